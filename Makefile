@@ -1,0 +1,35 @@
+# Two commands do all the set-up: `make demo` and `make test` (both install first).
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+RESULTS ?= results
+export XLA_PYTHON_CLIENT_PREALLOCATE = false
+export WANDB_SILENT = true
+
+.PHONY: install demo run test test-all lint bench table1 tables figures clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/python run.py +preset=demo
+
+run: install
+	$(BIN)/python run.py $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-all: install
+	$(BIN)/python -m pytest -q -m ''
+
+lint: install
+	$(BIN)/ruff check mast analysis launchers tests run.py
+
+clean:
+	rm -rf $(VENV) reports multirun outputs wandb

@@ -1,0 +1,399 @@
+"""Model size and FLOPs of sparse value-based MARL models (paper appendix B.4, DESIGN §5).
+
+Pure functions, no torch: the networks are described by their weight-matrix shapes (PyMARL
+defaults, `NetworkSizes`), and each algorithm by which networks it trains and how often each one
+runs per update (paper Table 4, eqs. (16), (21), (24)).
+
+Conventions (they reproduce the resource columns of the paper's Table 1 within 0.001):
+
+- a sparsity `s` (or a per-layer density `d = 1 - s`) applies to weight matrices only; biases are
+  dense, counted in model size, not in FLOPs;
+- agent input = obs + one-hot last action + one-hot agent id (`EnvSpec.agent_input_dim`);
+  one shared agent network, so its size counts once while its FLOPs count every agent;
+- the QMIX mixing arithmetic (monotonic combination of the agent Qs) stays dense;
+- model size counts online and target networks as in Table 4; test FLOPs = FLOPs_Agent.
+
+Layer names (keys of the optional per-layer `densities` mapping) are `<network>.<layer>`, e.g.
+`agent.fc1`, `agent.rnn`, `mixer.hyper_w1.0`, `central_mixer.V.1`; `layer_names()` lists them.
+
+CLI: `python -m mast.accounting --algo qmix --env smac --map 3m --sparsity 0.95` prints one JSON
+object with `total_size`, `flops_train`, `flops_test` as ratios to the dense model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from mast.envs.base import EnvSpec
+from mast.envs.smac_maps import smac_env_spec
+
+DEFAULT_BATCH_SIZE = 32  # episodes per update (paper Table 3)
+
+Densities = Mapping[str, float] | None
+
+
+@dataclass(frozen=True)
+class NetworkSizes:
+    """Hidden widths of the networks (PyMARL defaults, paper Table 3)."""
+
+    rnn_hidden: int = 64  # agent fc1 width and GRU hidden size
+    mixing_embed: int = 32  # QMIX mixing embedding E
+    hypernet_hidden: int = 64  # hidden width of the 2-layer hypernetworks
+    central_hidden: int = 256  # WQMIX unrestricted mixer width (3 ReLU layers) and its V(s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Single layers: eqs. (8)-(11). `density` = 1 - S_l.
+
+
+def linear_size(in_dim: int, out_dim: int, density: float = 1.0) -> float:
+    """Eq. (8) plus the dense bias: d·I·O + O parameters."""
+    return density * in_dim * out_dim + out_dim
+
+
+def linear_flops(in_dim: int, out_dim: int, density: float = 1.0) -> float:
+    """Eq. (10): forward FLOPs d·(2I − 1)·O of one input row (bias additions not counted)."""
+    return density * (2 * in_dim - 1) * out_dim
+
+
+def gru_size(in_dim: int, hidden: int, density: float = 1.0) -> float:
+    """Eq. (9) plus dense biases: d·3h(h + I) + 6h (torch GRUCell has `bias_ih` and `bias_hh`)."""
+    return density * 3 * hidden * (hidden + in_dim) + 6 * hidden
+
+
+def gru_flops(in_dim: int, hidden: int, density: float = 1.0) -> float:
+    """Eq. (11): forward FLOPs d·3h(2(h + I) − 1) of one step of one sequence."""
+    return density * 3 * hidden * (2 * (hidden + in_dim) - 1)
+
+
+@dataclass(frozen=True)
+class Linear:
+    name: str
+    in_dim: int
+    out_dim: int
+
+    def size(self, density: float) -> float:
+        return linear_size(self.in_dim, self.out_dim, density)
+
+    def flops(self, density: float) -> float:
+        return linear_flops(self.in_dim, self.out_dim, density)
+
+
+@dataclass(frozen=True)
+class GRU:
+    name: str
+    in_dim: int
+    hidden: int
+
+    def size(self, density: float) -> float:
+        return gru_size(self.in_dim, self.hidden, density)
+
+    def flops(self, density: float) -> float:
+        return gru_flops(self.in_dim, self.hidden, density)
+
+
+@dataclass(frozen=True)
+class Network:
+    """Weight layers of one network plus how its forward FLOPs are counted.
+
+    `forwards` = forward passes per sample (n_agents for a shared agent network);
+    `dense_flops` = arithmetic outside the weight matrices that stays dense (QMIX mixing).
+    """
+
+    name: str
+    layers: tuple[Linear | GRU, ...]
+    forwards: int = 1
+    dense_flops: float = 0.0
+
+    def _density(self, layer: Linear | GRU, sparsity: float, densities: Densities) -> float:
+        key = f"{self.name}.{layer.name}"
+        return densities[key] if densities is not None and key in densities else 1.0 - sparsity
+
+    def size(self, sparsity: float, densities: Densities = None) -> float:
+        """M_<network>: parameters of one copy (no target network)."""
+        return sum(layer.size(self._density(layer, sparsity, densities)) for layer in self.layers)
+
+    def flops(self, sparsity: float, densities: Densities = None) -> float:
+        """FLOPs_<network>: one forward pass for one sample (every agent for agent networks)."""
+        per_pass = sum(
+            layer.flops(self._density(layer, sparsity, densities)) for layer in self.layers
+        )
+        return self.forwards * per_pass + self.dense_flops
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks (PyMARL shapes).
+
+
+def agent_network(spec: EnvSpec, sizes: NetworkSizes, name: str = "agent") -> Network:
+    """RNN agent: fc1 (input→h), GRUCell(h), fc2 (h→actions); shared by all agents."""
+    h = sizes.rnn_hidden
+    layers = (
+        Linear("fc1", spec.agent_input_dim, h),
+        GRU("rnn", h, h),
+        Linear("fc2", h, spec.n_actions),
+    )
+    return Network(name, layers, forwards=spec.n_agents)
+
+
+def qmix_mixer(spec: EnvSpec, sizes: NetworkSizes) -> Network:
+    """QMIX hypernetworks; the mixing itself costs (2n − 1)E + (2E − 1) dense FLOPs."""
+    n, e, hh, s = spec.n_agents, sizes.mixing_embed, sizes.hypernet_hidden, spec.state_dim
+    layers = (
+        Linear("hyper_w1.0", s, hh), Linear("hyper_w1.1", hh, e * n),
+        Linear("hyper_w_final.0", s, hh), Linear("hyper_w_final.1", hh, e),
+        Linear("hyper_b1", s, e),
+        Linear("V.0", s, e), Linear("V.1", e, 1),
+    )  # fmt: skip
+    return Network("mixer", layers, dense_flops=(2 * n - 1) * e + (2 * e - 1))
+
+
+def vdn_mixer(spec: EnvSpec, sizes: NetworkSizes) -> Network:
+    """VDN: Q_tot = Σ Q_i, no parameters, n − 1 additions."""
+    return Network("mixer", (), dense_flops=spec.n_agents - 1)
+
+
+def central_mixer(spec: EnvSpec, sizes: NetworkSizes) -> Network:
+    """WQMIX unrestricted mixer: [state, n utilities]→c→c→c→1 plus V: state→c→1."""
+    c, s = sizes.central_hidden, spec.state_dim
+    layers = (
+        Linear("net.0", s + spec.n_agents, c), Linear("net.1", c, c),
+        Linear("net.2", c, c), Linear("net.3", c, 1),
+        Linear("V.0", s, c), Linear("V.1", c, 1),
+    )  # fmt: skip
+    return Network("central_mixer", layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Algorithms: which networks, Table 4 model size, eqs. (16), (21), (24) training FLOPs.
+# `m` and `f` map network name → M_<network> and FLOPs_<network>.
+
+
+def _online_and_target(m: Mapping[str, float]) -> float:
+    """QMIX / RES / VDN: 2 M_Agent + 2 M_Mix."""
+    return 2 * (m["agent"] + m["mixer"])
+
+
+def _wqmix_size(m: Mapping[str, float]) -> float:
+    """WQMIX: M_Agent + M_Mix + 2 M_UA + 2 M_UM (targets only for the unrestricted networks)."""
+    return m["agent"] + m["mixer"] + 2 * (m["central_agent"] + m["central_mixer"])
+
+
+def _qmix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+    """Eq. (16): 4B(FLOPs_Agent + FLOPs_Mix)."""
+    return 4 * batch_size * (f["agent"] + f["mixer"])
+
+
+def _wqmix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+    """Eq. (21): B(3 FLOPs_Agent + 3 FLOPs_Mix + 4 FLOPs_UA + 4 FLOPs_UM)."""
+    restricted = 3 * (f["agent"] + f["mixer"])
+    return batch_size * (restricted + 4 * (f["central_agent"] + f["central_mixer"]))
+
+
+def _res_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+    """Eq. (24): B(4 FLOPs_Agent + (3 + 2nm) FLOPs_Mix), n agents, m actions.
+
+    Table 4 prints (5 + nm) for the mixer factor; eq. (24) is the one that reproduces Table 1.
+    """
+    nm = spec.n_agents * spec.n_actions
+    return batch_size * (4 * f["agent"] + (3 + 2 * nm) * f["mixer"])
+
+
+NetworkBuilder = Callable[[EnvSpec, NetworkSizes], Network]
+
+
+@dataclass(frozen=True)
+class AlgoAccounting:
+    networks: tuple[NetworkBuilder, ...]
+    model_size: Callable[[Mapping[str, float]], float]
+    train_flops: Callable[[Mapping[str, float], EnvSpec, int], float]
+
+
+def _central_agent(spec: EnvSpec, sizes: NetworkSizes) -> Network:
+    """WQMIX unrestricted agent: same RNN as the agent network."""
+    return agent_network(spec, sizes, name="central_agent")
+
+
+ALGOS: dict[str, AlgoAccounting] = {
+    "qmix": AlgoAccounting((agent_network, qmix_mixer), _online_and_target, _qmix_train),
+    "vdn": AlgoAccounting((agent_network, vdn_mixer), _online_and_target, _qmix_train),
+    "res": AlgoAccounting((agent_network, qmix_mixer), _online_and_target, _res_train),
+    "wqmix": AlgoAccounting(
+        (agent_network, qmix_mixer, _central_agent, central_mixer), _wqmix_size, _wqmix_train
+    ),
+}
+
+
+def _algo(algo: str) -> AlgoAccounting:
+    if algo not in ALGOS:
+        raise ValueError(f"algo={algo!r} is not supported by accounting; allowed: {sorted(ALGOS)}")
+    return ALGOS[algo]
+
+
+def networks(algo: str, spec: EnvSpec, sizes: NetworkSizes = NetworkSizes()) -> tuple[Network, ...]:
+    """The networks whose weights `algo` trains (one copy each, no targets)."""
+    return tuple(build(spec, sizes) for build in _algo(algo).networks)
+
+
+def layer_names(algo: str, spec: EnvSpec, sizes: NetworkSizes = NetworkSizes()) -> list[str]:
+    """Allowed keys of the per-layer `densities` mapping, `<network>.<layer>`."""
+    return [
+        f"{net.name}.{layer.name}" for net in networks(algo, spec, sizes) for layer in net.layers
+    ]
+
+
+def _check(
+    algo: str, spec: EnvSpec, sparsity: float, sizes: NetworkSizes, densities: Densities
+) -> None:
+    if not 0.0 <= sparsity < 1.0:  # also rejects NaN
+        raise ValueError(f"sparsity={sparsity!r} is out of range; allowed: 0 <= sparsity < 1")
+    if densities is None:
+        return
+    allowed = layer_names(algo, spec, sizes)
+    for key, density in densities.items():
+        if key not in allowed:
+            raise ValueError(f"densities key {key!r} is not a layer of {algo}; allowed: {allowed}")
+        if not 0.0 < density <= 1.0:
+            raise ValueError(f"densities[{key!r}]={density!r} is out of range; allowed: 0 < d <= 1")
+
+
+def resource_usage(
+    algo: str,
+    spec: EnvSpec,
+    sparsity: float,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    sizes: NetworkSizes = NetworkSizes(),
+    densities: Densities = None,
+) -> dict[str, float]:
+    """Absolute `total_size` (parameters, Table 4), `flops_train` (per update of `batch_size`
+    samples, eqs. (16)/(21)/(24)) and `flops_test` (FLOPs_Agent, one step of all agents).
+
+    `sparsity` applies to every weight matrix unless `densities` gives that layer's density.
+    """
+    accounting = _algo(algo)
+    _check(algo, spec, sparsity, sizes, densities)
+    nets = networks(algo, spec, sizes)
+    m = {net.name: net.size(sparsity, densities) for net in nets}
+    f = {net.name: net.flops(sparsity, densities) for net in nets}
+    return {
+        "total_size": accounting.model_size(m),
+        "flops_train": accounting.train_flops(f, spec, batch_size),
+        "flops_test": f["agent"],
+    }
+
+
+def resource_ratios(
+    algo: str,
+    spec: EnvSpec,
+    sparsity: float,
+    sizes: NetworkSizes = NetworkSizes(),
+    densities: Densities = None,
+) -> dict[str, float]:
+    """`resource_usage` divided by that of the dense model of the same algo and spec (Table 1)."""
+    sparse = resource_usage(algo, spec, sparsity, sizes=sizes, densities=densities)
+    dense = resource_usage(algo, spec, 0.0, sizes=sizes)
+    return {key: sparse[key] / dense[key] for key in sparse}
+
+
+def train_flops_per_update(
+    algo: str,
+    spec: EnvSpec,
+    sparsity: float,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    sizes: NetworkSizes = NetworkSizes(),
+    densities: Densities = None,
+) -> float:
+    """Absolute training FLOPs of one gradient update (for cumulative FLOPs logging)."""
+    return resource_usage(algo, spec, sparsity, batch_size, sizes, densities)["flops_train"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment specs and CLI.
+
+
+def _smax_spec(map_name: str) -> EnvSpec:
+    try:
+        from mast.envs.smax import smax_env_spec  # lazy: imports JAX
+    except ImportError as err:
+        raise ImportError(
+            f"env=smax needs mast.envs.smax and jaxmarl ({err}); use env=smac"
+        ) from err
+    return smax_env_spec(map_name)
+
+
+ENV_SPECS: dict[str, Callable[[str], EnvSpec]] = {"smac": smac_env_spec, "smax": _smax_spec}
+
+
+def env_spec(env: str, map_name: str) -> EnvSpec:
+    """`EnvSpec` of `map_name` in `env` (SMAC from the static table, SMAX from JaxMARL)."""
+    if env not in ENV_SPECS:
+        raise ValueError(
+            f"env={env!r} is not supported by accounting; allowed: {sorted(ENV_SPECS)}"
+        )
+    return ENV_SPECS[env](map_name)
+
+
+@contextlib.contextmanager
+def _silenced_stdout_fd() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null meanwhile, so stdout carries only the JSON.
+
+    jaxmarl prints import banners and resets `sys.stdout` to `sys.__stdout__` while importing,
+    so `contextlib.redirect_stdout` is not enough.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line on stderr, exit 2, no usage dump
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _Parser(prog="python -m mast.accounting", description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", required=True, choices=sorted(ALGOS))
+    parser.add_argument("--env", required=True, choices=sorted(ENV_SPECS))
+    parser.add_argument("--map", required=True, help="map name, e.g. 3m, 2s3z, 3s5z, 2c_vs_64zg")
+    parser.add_argument("--sparsity", required=True, type=float, help="0 <= S < 1")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="episodes")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    try:
+        if args.batch_size < 1:
+            raise ValueError(f"batch_size={args.batch_size} is out of range; allowed: >= 1")
+        with _silenced_stdout_fd():
+            spec = env_spec(args.env, args.map)
+        ratios = resource_ratios(args.algo, spec, args.sparsity)
+        per_update = train_flops_per_update(args.algo, spec, args.sparsity, args.batch_size)
+    except (ValueError, ImportError) as err:
+        message = " ".join(str(err).split())  # exactly one line
+        sys.stderr.write(f"python -m mast.accounting: error: {message}\n")
+        return 2
+    record = {"algo": args.algo, "env": args.env, "map": args.map, "sparsity": args.sparsity}
+    record |= {key: round(value, 4) for key, value in ratios.items()}
+    record |= {"batch_size": args.batch_size, "train_flops_per_update": per_update}
+    print(json.dumps(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Typed config schemas (registered in Hydra's ConfigStore) and the one validation pass.
+
+YAML files under `conf/` only set values; every key must exist here, so a typo fails in Hydra's
+struct mode. `validate()` runs the cross-field checks once, before any environment or Ray worker
+starts, and raises `ConfigError` with one line that names the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """Bad user input; the message is one line naming the key and the allowed values."""
+
+
+@dataclass
+class AlgoConfig:
+    name: str = MISSING
+    learner: str = "q"  # q | wqmix | res  (registry LEARNERS)
+    mixer: str = "qmix"  # qmix | vdn       (registry MIXERS)
+    mixing_embed_dim: int = 32
+    hypernet_hidden_dim: int = 64
+    td_lambda: float = 0.8  # λ of TD(λ) once multi-step targets are on (0.6 for WQMIX)
+    epsilon_anneal_env_steps: int = 50_000
+    # WQMIX: OW (optimistic) or CW (centrally) weighting, weight α on the down-weighted samples
+    weighting: str = "ow"
+    wqmix_alpha: float = 0.1
+    central_hidden_dim: int = 256
+    central_loss_weight: float = 1.0
+    # RES: softmax temperature over one-agent deviations and Monte-Carlo regulariser weight
+    res_beta: float = 5.0
+    res_lambda: float = 0.05
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING  # smax | smac (registry ENVS)
+    map: str = "3m"
+    n_envs: int = 8  # environments stepped per jitted call while training
+    episode_limit: int | None = None  # None: SMAC's limit for the map
+    reward_scale: float = 10.0  # SMAX reward ×10 = SMAC's 0..20 range
+
+
+@dataclass
+class MethodConfig:
+    name: str = MISSING
+    sparse: bool = True  # masks on every weight matrix
+    topology: str = "static"  # static | set | rigl   (ignored when sparse is false)
+    tiny: bool = False  # dense nets with widths shrunk to the sparse model's parameter count
+    distribution: str = "uniform"  # uniform | erk
+    exempt: list[str] = field(default_factory=list)  # fnmatch patterns of params kept dense
+    update_interval_episodes: int = 200  # Δm, in episodes' updates (one update per episode)
+    init_drop_fraction: float = 0.5  # ζ0
+    end_fraction: float = 0.75  # stop topology updates at this fraction of t_max
+    multistep: str = "none"  # none | td_lambda | nstep (used once t_env ≥ T0)
+    nstep: int = 3
+    t0_env_steps: int | None = None  # T0; None: 3/8 of t_max (≈ the paper's 0.75M of 2.05M)
+    operator: str = "max"  # max | soft_mellowmax | mellowmax | softmax
+    sm_alpha: float = 1.0
+    sm_omega: float = 10.0
+    softmax_beta: float = 5.0
+    buffer: str = "single"  # single | dual | rlx2  (registry BUFFERS)
+    online_capacity_episodes: int = 128
+    batch_offline: int = 20
+    batch_online: int = 12
+    rlx2_distance_threshold: float = 0.5  # shrink when stale-action fraction of oldest exceeds this
+    rlx2_min_capacity_episodes: int = 128
+    rlx2_check_interval_episodes: int = 100
+
+
+@dataclass
+class AblationConfig:
+    name: str = "none"
+
+
+@dataclass
+class AgentConfig:
+    rnn_hidden_dim: int = 64
+    share_params: bool = True  # one network for all agents (PyMARL); false: stacked per agent
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 5e-4
+    optimizer: str = "rmsprop"  # rmsprop | adam
+    rms_alpha: float = 0.99
+    optim_eps: float = 1e-5
+    gamma: float = 0.99
+    grad_norm_clip: float = 10.0
+    batch_size_episodes: int = 32
+    buffer_capacity_episodes: int = 5000
+    target_update_interval_episodes: int = 200
+    epsilon_start: float = 1.0
+    epsilon_finish: float = 0.05
+    double_q: bool = True
+    updates_per_episode: float = 1.0
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "mast"
+    entity: str | None = None
+    group: str | None = None  # defaults to the sweep name (or the run id)
+
+
+@dataclass
+class Config:
+    algo: AlgoConfig = MISSING
+    env: EnvConfig = MISSING
+    method: MethodConfig = MISSING
+    ablation: AblationConfig = MISSING
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    sparsity: float = 0.9
+    seed: int = 0
+    t_max: int = 2_050_000  # environment steps
+    test_interval: int = 10_000  # env steps between evaluations
+    test_nepisode: int = 32
+    test_n_envs: int = 32  # environments per evaluation call
+    checkpoint_interval: int = 200_000  # env steps
+    save_buffer: bool = False  # include the replay buffer in checkpoints
+    final_window: int = 20  # evaluations averaged into final_win_rate
+    results_dir: str = "results"
+    device: str = "auto"  # auto | cpu | cuda
+    fail_at_t_env: int | None = None  # test hook: raise inside training at this step
+    progress: str = "auto"  # auto | bar | log | none
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+
+
+register_configs()
+
+# --- validation -------------------------------------------------------------------------------
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "algo.learner": ("q", "wqmix", "res"),
+    "algo.mixer": ("qmix", "vdn"),
+    "algo.weighting": ("ow", "cw"),
+    "method.topology": ("static", "set", "rigl"),
+    "method.distribution": ("uniform", "erk"),
+    "method.multistep": ("none", "td_lambda", "nstep"),
+    "method.operator": ("max", "soft_mellowmax", "mellowmax", "softmax"),
+    "method.buffer": ("single", "dual", "rlx2"),
+    "train.optimizer": ("rmsprop", "adam"),
+    "wandb.mode": ("offline", "online", "disabled"),
+    "device": ("auto", "cpu", "cuda"),
+    "progress": ("auto", "bar", "log", "none"),
+}
+POSITIVE_INT = ("t_max", "test_interval", "test_nepisode", "test_n_envs", "checkpoint_interval",
+                "final_window", "env.n_envs", "agent.rnn_hidden_dim", "algo.mixing_embed_dim",
+                "algo.hypernet_hidden_dim", "algo.central_hidden_dim", "train.batch_size_episodes",
+                "train.buffer_capacity_episodes", "train.target_update_interval_episodes",
+                "method.update_interval_episodes", "method.online_capacity_episodes",
+                "method.nstep", "algo.epsilon_anneal_env_steps")
+UNIT_INTERVAL = ("algo.td_lambda", "train.gamma", "method.init_drop_fraction",
+                 "method.end_fraction", "train.epsilon_start", "train.epsilon_finish",
+                 "algo.wqmix_alpha")
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    return OmegaConf.select(cfg, key)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Cross-field checks; raise ConfigError naming the key and the allowed values."""
+    for key, allowed in CHOICES.items():
+        if _get(cfg, key) not in allowed:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} is not allowed; allowed values: "
+                              f"{', '.join(allowed)}")
+    s = cfg.sparsity
+    if not 0.0 <= s < 1.0:
+        raise ConfigError(f"sparsity={s} is out of range; allowed: 0 <= sparsity < 1")
+    for key in POSITIVE_INT:
+        if _get(cfg, key) <= 0:
+            raise ConfigError(f"{key}={_get(cfg, key)} must be a positive integer")
+    for key in UNIT_INTERVAL:
+        if not 0.0 <= _get(cfg, key) <= 1.0:
+            raise ConfigError(f"{key}={_get(cfg, key)} is out of range; allowed: 0 <= {key} <= 1")
+    if cfg.train.lr <= 0:
+        raise ConfigError(f"train.lr={cfg.train.lr} must be > 0")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.seed} must be >= 0")
+    m = cfg.method
+    if m.buffer == "dual" and (m.batch_offline < 0 or m.batch_online < 0
+                               or m.batch_offline + m.batch_online <= 0):
+        raise ConfigError("method.batch_offline + method.batch_online must be > 0 "
+                          f"(got {m.batch_offline} + {m.batch_online})")
+    if m.t0_env_steps is not None and m.t0_env_steps < 0:
+        raise ConfigError(f"method.t0_env_steps={m.t0_env_steps} must be >= 0 or null")
+    if m.sm_omega <= 0:
+        raise ConfigError(f"method.sm_omega={m.sm_omega} must be > 0")
+    if cfg.algo.learner == "wqmix" and cfg.algo.mixer != "qmix":
+        raise ConfigError(f"algo.mixer={cfg.algo.mixer!r} with algo.learner=wqmix; allowed: qmix")
+    _validate_env(cfg)
+
+
+def _validate_env(cfg: DictConfig) -> None:
+    from mast.envs import env_maps
+
+    names = env_maps.backends()
+    if cfg.env.name not in names:
+        raise ConfigError(f"env.name={cfg.env.name!r} is unknown; allowed values: {', '.join(names)}")
+    maps = env_maps.maps_for(cfg.env.name)
+    if cfg.env.map not in maps:
+        raise ConfigError(f"env.map={cfg.env.map!r} is not a map of env={cfg.env.name}; "
+                          f"allowed values: {', '.join(maps)}")
+
+
+# --- derived values ---------------------------------------------------------------------------
+
+# Keys that do not change what is learned: excluded from the run id.
+NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_buffer",
+                "progress", "test_n_envs", "fail_at_t_env")
+
+
+def effective_sparsity(cfg: DictConfig) -> float:
+    """Dense runs have no sparsity whatever the top-level value is (so sweeps dedupe them)."""
+    return float(cfg.sparsity) if (cfg.method.sparse or cfg.method.tiny) else 0.0
+
+
+def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
+    d = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(d, dict)
+    for k in NON_SEMANTIC:
+        d.pop(k, None)
+    d["sparsity"] = effective_sparsity(cfg)
+    return d
+
+
+def run_id(cfg: DictConfig) -> str:
+    """Readable and deterministic: the same semantic config always maps to the same folder."""
+    blob = json.dumps(semantic_dict(cfg), sort_keys=True, default=str)
+    digest = hashlib.sha1(blob.encode()).hexdigest()[:8]
+    sp = f"{effective_sparsity(cfg):.3f}".rstrip("0").rstrip(".")
+    return (f"{cfg.algo.name}_{cfg.env.name}-{cfg.env.map}_{cfg.method.name}_sp{sp}_"
+            f"{cfg.ablation.name}_seed{cfg.seed}_{digest}")
+
+
+def t0_env_steps(cfg: DictConfig) -> int:
+    t0 = cfg.method.t0_env_steps
+    return int(t0) if t0 is not None else int(0.375 * cfg.t_max)

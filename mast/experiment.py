@@ -1,0 +1,297 @@
+"""One training run, readable top to bottom:
+
+    collect → store → sample → update (+ topology step) → target sync → evaluate → log → checkpoint
+
+`Experiment.run()` returns `{"status", "run_id", "final_win_rate"}`; a finished run found in the
+results store is reported as skipped, an interrupted one resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mast import accounting, checkpoint
+from mast.config import effective_sparsity, run_id, semantic_dict
+from mast.learners import build_learner
+from mast.learners.base import Widths
+from mast.registry import ENVS
+from mast.replay import collate, make_buffer
+from mast.runner import EpisodeRunner
+from mast.tracking.console import Progress
+from mast.tracking.store import RunStore
+from mast.tracking.wandb_sink import WandbSink
+
+log = logging.getLogger("mast")
+SNAPSHOT_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+@dataclass
+class Counters:
+    """Progress counters; units in the names (env steps, episodes, updates)."""
+
+    t_env: int = 0
+    episodes: int = 0
+    last_test_t_env: int = -(10**12)
+    last_ckpt_t_env: int = 0
+    last_target_sync_episode: int = 0
+    snapshots_done: int = 0
+    flops_spent: float = 0.0
+    wall_s: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda but torch sees no GPU; use device=auto or device=cpu")
+    return torch.device(name)
+
+
+class Experiment:
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+        self.run_id = run_id(cfg)
+        self.store = RunStore(cfg.results_dir, self.run_id)
+        self.sparsity = effective_sparsity(cfg)
+
+    # --- top level ------------------------------------------------------------------------------
+    def run(self) -> dict:
+        if self.store.status == "finished":
+            summary = self.store.read_json("summary.json") or {}
+            log.info("run %s already finished: skipped", self.run_id)
+            return {"status": "skipped", "run_id": self.run_id,
+                    "final_win_rate": summary.get("final_win_rate")}
+        self._setup()
+        status = "failed"
+        try:
+            self._train()
+            status = "finished"
+        except Diverged as e:
+            status = "diverged"
+            log.error("run %s diverged: %s", self.run_id, e)
+        except BaseException:
+            (self.store.dir / "error.txt").write_text(traceback.format_exc())
+            raise
+        finally:
+            self.store.finish(status)
+            self.wandb.finish(exit_code=0 if status == "finished" else 1)
+            self.progress.close()
+        summary = self._write_summary(status)
+        return {"status": status, "run_id": self.run_id,
+                "final_win_rate": summary["final_win_rate"], "dir": str(self.store.dir)}
+
+    def _setup(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        env_cls = ENVS.get(cfg.env.name)
+        kw = dict(map_name=cfg.env.map, episode_limit=cfg.env.episode_limit,
+                  reward_scale=cfg.env.reward_scale)
+        self.env = env_cls(n_envs=cfg.env.n_envs, seed=cfg.seed, **kw)
+        self.test_env = env_cls(n_envs=min(cfg.test_n_envs, cfg.test_nepisode),
+                                seed=cfg.seed + 100_003, **kw)
+        self.spec = self.env.spec
+        self.learner = build_learner(cfg, self.spec, self.device, self._widths(), self.sparsity)
+        self.buffer = make_buffer(cfg.method, cfg.train)
+        if hasattr(self.buffer, "policy_distance_fn"):
+            self.buffer.policy_distance_fn = self._stale_action_fraction
+        self.runner = EpisodeRunner(self.env, self.learner.agent, self.spec, self.device, cfg.seed)
+        self.test_runner = EpisodeRunner(self.test_env, self.learner.agent, self.spec,
+                                         self.device, cfg.seed + 1)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.c = Counters()
+        self.resources = accounting.resource_ratios(cfg.algo.name, self.spec, self.sparsity)
+        self.flops_per_update = accounting.train_flops_per_update(
+            cfg.algo.name, self.spec, self.sparsity, batch_size=cfg.train.batch_size_episodes)
+        self.prev_masks = None
+        self._resume_or_start()
+        config = semantic_dict(cfg) | {"run_id": self.run_id}
+        self.wandb = WandbSink(cfg, self.run_id, config, str(self.store.dir))
+        self.progress = Progress(cfg.t_max, self.c.t_env, cfg.progress)
+
+    def _widths(self) -> Widths:
+        """Tiny: shrink every hidden width by one factor so the parameter count matches the
+        sparse model of the same sparsity (uniform distribution, biases dense)."""
+        if not self.cfg.method.tiny:
+            return Widths()
+        from mast.sparse import solve_width_scale, target_param_count
+
+        def build(w: Widths):
+            return type(self)._learner_nets(self.cfg, self.spec, w)
+
+        full = build(Widths())
+        target = target_param_count(full, self.sparsity, tuple(self.cfg.method.exempt))
+        count = lambda c: sum(p.numel() for p in build(Widths().scaled(c)).parameters())  # noqa: E731
+        return Widths().scaled(solve_width_scale(count, target))
+
+    @staticmethod
+    def _learner_nets(cfg, spec, widths: Widths) -> torch.nn.Module:
+        from mast.registry import LEARNERS
+
+        return LEARNERS.get(cfg.algo.learner).build_nets(None, cfg, spec, widths)
+
+    # --- the loop -------------------------------------------------------------------------------
+    def _train(self) -> None:
+        cfg, c = self.cfg, self.c
+        t_start = time.time() - c.wall_s
+        while c.t_env < cfg.t_max:
+            episodes, rollout = self.runner.run(self._epsilon(), cfg.train.gamma)  # collect
+            self.buffer.insert(episodes)  # store
+            c.t_env += rollout.env_steps
+            c.episodes += len(episodes)
+            train_stats = self._updates(len(episodes))  # sample → update (+ topology)
+            if c.episodes - c.last_target_sync_episode >= cfg.train.target_update_interval_episodes:
+                self.learner.sync_target()
+                c.last_target_sync_episode = c.episodes
+            c.wall_s = time.time() - t_start
+            if cfg.fail_at_t_env is not None and c.t_env >= cfg.fail_at_t_env:
+                raise RuntimeError(f"fail_at_t_env={cfg.fail_at_t_env} reached (test hook)")
+            if c.t_env - c.last_test_t_env >= cfg.test_interval or c.t_env >= cfg.t_max:
+                self._evaluate(train_stats | {"train/win_rate": rollout.win_rate})  # → log
+            self._snapshot_masks()
+            if c.t_env - c.last_ckpt_t_env >= cfg.checkpoint_interval or c.t_env >= cfg.t_max:
+                self._save_checkpoint()  # checkpoint
+            self.progress.update(c.t_env, self._last_win)
+
+    def _updates(self, n_episodes: int) -> dict:
+        stats: dict = {}
+        n = max(1, round(n_episodes * self.cfg.train.updates_per_episode))
+        for _ in range(n):
+            if not self.buffer.ready():
+                break
+            batch = collate(self.buffer.sample_batch(self.rng), self.device)
+            stats = self.learner.update(batch, self.c.t_env)
+            self.c.flops_spent += self.flops_per_update
+            if not math.isfinite(stats["train/loss"]):
+                raise Diverged(f"non-finite loss at t_env={self.c.t_env}")
+        return stats
+
+    def _epsilon(self) -> float:
+        tr = self.cfg.train
+        frac = min(1.0, self.c.t_env / self.cfg.algo.epsilon_anneal_env_steps)
+        return tr.epsilon_start + frac * (tr.epsilon_finish - tr.epsilon_start)
+
+    # --- evaluation and logging -----------------------------------------------------------------
+    _last_win: float | None = None
+
+    def _evaluate(self, train_stats: dict) -> None:
+        cfg, c = self.cfg, self.c
+        episodes, wins, rets, disc = [], [], [], []
+        while len(episodes) < cfg.test_nepisode:
+            eps, st = self.test_runner.run(0.0, cfg.train.gamma)
+            episodes += eps
+            wins.append(st.win_rate * st.episodes), rets.append(st.return_mean * st.episodes)
+            disc.append(st.return_discounted_mean * st.episodes)
+        n = len(episodes)
+        row = {"t_env": c.t_env, "episode": c.episodes, "updates": self.learner.n_updates,
+               "test_win_rate": sum(wins) / n, "test_return_mean": sum(rets) / n,
+               "test/return_discounted": sum(disc) / n,
+               "test/q_estimate": self.learner.q_estimate(collate(episodes, self.device)),
+               "train/epsilon": self._epsilon(), **train_stats,
+               "sparse/flops_spent": c.flops_spent, "timing/wall_s": c.wall_s,
+               "timing/env_steps_per_s": self.progress.steps_per_s(c.t_env)}
+        row.update(self._sparsity_stats())
+        self.store.append_metrics(row)
+        self.wandb.log(row, step=c.t_env)
+        c.last_test_t_env = c.t_env
+        self._last_win = row["test_win_rate"]
+
+    def _sparsity_stats(self) -> dict:
+        sp = self.learner.sparse
+        if sp is None:
+            return {"sparsity": 0.0}
+        masks = sp.masks
+        out = {"sparsity": 1.0 - masks.density()}
+        out.update({f"sparse/density/{k}": v for k, v in masks.layer_densities().items()})
+        if self.prev_masks is not None:
+            out["sparse/mask_change"] = masks.change_fraction(self.prev_masks)
+        self.prev_masks = type(masks)(masks={k: v.clone() for k, v in masks.masks.items()})
+        return out
+
+    def _snapshot_masks(self) -> None:
+        sp, c = self.learner.sparse, self.c
+        while (c.snapshots_done < len(SNAPSHOT_FRACTIONS)
+               and c.t_env >= SNAPSHOT_FRACTIONS[c.snapshots_done] * self.cfg.t_max):
+            if sp is not None:
+                pct = round(100 * SNAPSHOT_FRACTIONS[c.snapshots_done])
+                path = self.store.dir / "masks" / f"mask_t{pct:03d}.npz"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(path, **sp.masks.to_numpy())
+            c.snapshots_done += 1
+
+    def _write_summary(self, status: str) -> dict:
+        cfg = self.cfg
+        rows = self.store.read_metrics()
+        window = [r["test_win_rate"] for r in rows[-cfg.final_window:]]
+        summary = {"run_id": self.run_id, "algo": cfg.algo.name, "env": cfg.env.name,
+                   "map": cfg.env.map, "method": cfg.method.name, "ablation": cfg.ablation.name,
+                   "sparsity": self.sparsity, "seed": cfg.seed, "t_max": cfg.t_max,
+                   "status": status, "final_win_rate": float(np.mean(window)) if window else None,
+                   "final_window": len(window), "n_evals": len(rows), **self.resources}
+        self.store.write_json("summary.json", summary)
+        self.wandb_summary = summary
+        return summary
+
+    # --- checkpoint / resume ----------------------------------------------------------------------
+    def _ckpt_path(self) -> Path:
+        return self.store.dir / "checkpoints" / "last.pt"
+
+    def _save_checkpoint(self) -> None:
+        state = {"learner": self.learner.state_dict(), "counters": vars(self.c).copy(),
+                 "rng": {"torch": torch.get_rng_state(), "runner": self.runner.gen.get_state(),
+                         "test_runner": self.test_runner.gen.get_state(),
+                         "numpy": checkpoint.numpy_rng_state(self.rng),
+                         "env": torch.from_numpy(np.array(self.env.get_rng_state())),
+                         "test_env": torch.from_numpy(np.array(self.test_env.get_rng_state()))}}
+        if self.cfg.save_buffer:
+            state["buffer"] = self.buffer.state_dict()
+        checkpoint.save(self._ckpt_path(), state)
+        self.c.last_ckpt_t_env = self.c.t_env
+
+    def _resume_or_start(self) -> None:
+        yaml = OmegaConf.to_yaml(self.cfg, resolve=True)
+        path = self._ckpt_path()
+        if path.exists():
+            state = checkpoint.load(path)
+            self.learner.load_state_dict(state["learner"])
+            self.c = Counters(**state["counters"])
+            rng = state["rng"]
+            torch.set_rng_state(rng["torch"])
+            self.runner.gen.set_state(rng["runner"])
+            self.test_runner.gen.set_state(rng["test_runner"])
+            checkpoint.set_numpy_rng_state(self.rng, rng["numpy"])
+            self.env.set_rng_state(rng["env"].numpy())
+            self.test_env.set_rng_state(rng["test_env"].numpy())
+            if "buffer" in state:
+                self.buffer.load_state_dict(state["buffer"])
+            rows = self.store.truncate_metrics_after(self.c.t_env)
+            self._last_win = rows[-1]["test_win_rate"] if rows else None
+            log.info("resuming %s from t_env=%d", self.run_id, self.c.t_env)
+        elif self.store.dir.exists():
+            self.store.truncate_metrics_after(-1)  # started but never checkpointed: start over
+        self.store.start(yaml, str(self.device))
+
+    @torch.no_grad()
+    def _stale_action_fraction(self, episodes) -> float:
+        """RLx2 policy distance on episodes: fraction of stored actions ≠ current greedy ones."""
+        from mast.modules.agents import unroll
+        from mast.runner import batch_agent_inputs
+
+        b = collate(episodes, self.device)
+        q = unroll(self.learner.agent, batch_agent_inputs(b.obs, b.actions, self.spec.n_actions))
+        greedy = q[:, :-1].masked_fill(~b.avail[:, :-1], -1e9).argmax(-1)
+        differ = (greedy != b.actions).float().mean(-1)
+        return float((differ * b.mask).sum() / b.mask.sum())

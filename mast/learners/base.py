@@ -1,0 +1,181 @@
+"""Q-learning for value decomposition (QMIX, VDN) — the base the WQMIX and RES variants extend.
+
+One update = online agent unroll → chosen Q_tot; target agent unroll → per-agent operator
+(double-Q max or Soft Mellowmax) → target mixer → hybrid TD(λ) targets → masked MSE.
+Variants override `next_values` and/or `loss`; everything else (optimiser, sparsity, target
+sync, checkpoint state) lives here once.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mast import targets as T
+from mast.envs.base import EnvSpec
+from mast.modules.agents import RNNAgent, unroll
+from mast.registry import LEARNERS, MIXERS
+from mast.replay.episodes import EpisodeBatch
+from mast.runner import batch_agent_inputs
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Hidden widths; Tiny scales all of them by one factor."""
+
+    rnn: int = 64
+    embed: int = 32
+    hypernet: int = 64
+    central: int = 256
+
+    def scaled(self, c: float) -> Widths:
+        return Widths(*(max(1, round(c * w)) for w in (self.rnn, self.embed, self.hypernet,
+                                                        self.central)))
+
+
+def make_optimizer(train, params) -> torch.optim.Optimizer:
+    if train.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=train.lr, alpha=train.rms_alpha, eps=train.optim_eps)
+    return torch.optim.Adam(params, lr=train.lr, eps=train.optim_eps)
+
+
+@LEARNERS.register("q")
+class QLearner:
+    def __init__(self, cfg, spec: EnvSpec, device: torch.device, widths: Widths, sparsity: float):
+        self.cfg, self.spec, self.device = cfg, spec, device
+        self.gamma = cfg.train.gamma
+        self.nets = self.build_nets(cfg, spec, widths).to(device)
+        self.sparse = None
+        if cfg.method.sparse and sparsity > 0:
+            from mast.learners.sparsity import SparsityController
+
+            self.sparse = SparsityController(self.nets, cfg.method, sparsity, cfg.t_max, cfg.seed)
+        self.target = copy.deepcopy(self.nets)
+        self.optimizer = make_optimizer(cfg.train, self.nets.parameters())
+        self.n_updates = 0
+        self.t0 = (int(cfg.method.t0_env_steps) if cfg.method.t0_env_steps is not None
+                   else int(0.375 * cfg.t_max))
+        self.multistep = cfg.method.multistep
+
+    # --- construction -------------------------------------------------------------------------
+    def build_nets(self, cfg, spec: EnvSpec, w: Widths) -> nn.ModuleDict:
+        return nn.ModuleDict({"agent": self._agent(cfg, spec, w), "mixer": self._mixer(cfg, spec, w)})
+
+    @staticmethod
+    def _agent(cfg, spec: EnvSpec, w: Widths) -> RNNAgent:
+        return RNNAgent(spec.agent_input_dim, spec.n_actions, spec.n_agents, w.rnn,
+                        cfg.agent.share_params)
+
+    @staticmethod
+    def _mixer(cfg, spec: EnvSpec, w: Widths) -> nn.Module:
+        return MIXERS.get(cfg.algo.mixer)(spec.n_agents, spec.state_dim, embed_dim=w.embed,
+                                          hypernet_dim=w.hypernet)
+
+    @property
+    def agent(self) -> RNNAgent:
+        return self.nets["agent"]
+
+    # --- targets and loss ---------------------------------------------------------------------
+    def agent_next_values(self, q_online: torch.Tensor, q_target: torch.Tensor,
+                          avail: torch.Tensor) -> torch.Tensor:
+        """Per-agent bootstrap values [B, T, n] from Qs at the next steps [B, T, n, U]."""
+        m = self.cfg.method
+        if m.operator == "max":
+            if self.cfg.train.double_q:
+                greedy = q_online.masked_fill(~avail, -1e9).argmax(-1, keepdim=True)
+                return q_target.gather(-1, greedy).squeeze(-1)
+            return T.max_operator(q_target, avail)
+        if m.operator == "soft_mellowmax":
+            return T.soft_mellowmax(q_target, m.sm_alpha, m.sm_omega, avail)
+        if m.operator == "mellowmax":
+            return T.mellowmax(q_target, m.sm_omega, avail)
+        return T.softmax_operator(q_target, m.softmax_beta, avail)
+
+    @torch.no_grad()
+    def next_values(self, batch: EpisodeBatch, inputs: torch.Tensor,
+                    q_online: torch.Tensor) -> torch.Tensor:
+        """Bootstrap value of the state after each step, [B, T], from the target networks."""
+        q_target = unroll(self.target["agent"], inputs)[:, 1:]
+        v = self.agent_next_values(q_online[:, 1:].detach(), q_target, batch.avail[:, 1:])
+        return self.target["mixer"](v, batch.state[:, 1:])
+
+    def td_targets(self, batch: EpisodeBatch, next_v: torch.Tensor, t_env: int) -> torch.Tensor:
+        mode = "one_step" if self.multistep == "none" else self.multistep
+        return T.hybrid_targets(batch.reward, batch.terminated, batch.mask, next_v, self.gamma,
+                                t_env=t_env, t0_env_steps=self.t0, mode=mode,
+                                lam=self.cfg.algo.td_lambda, n=self.cfg.method.nstep)
+
+    def q_tot_and_targets(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q_tot of the taken actions and its TD targets, both [B, T]."""
+        inputs = batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions)
+        q = unroll(self.agent, inputs)  # [B, T+1, n, U]
+        chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, n]
+        q_tot = self.nets["mixer"](chosen, batch.state[:, :-1])
+        return q_tot, self.td_targets(batch, self.next_values(batch, inputs, q), t_env)
+
+    def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
+        q_tot, y = self.q_tot_and_targets(batch, t_env)
+        td = (q_tot - y) * batch.mask
+        return (td ** 2).sum() / batch.mask.sum(), self._stats(td, q_tot, y, batch.mask)
+
+    @staticmethod
+    @torch.no_grad()
+    def _stats(td, q_tot, y, mask) -> dict:
+        n = mask.sum().clamp(min=1)
+        return {"train/td_error_abs": float(td.abs().sum() / n),
+                "train/q_taken_mean": float((q_tot * mask).sum() / n),
+                "train/target_mean": float((y * mask).sum() / n)}
+
+    # --- update -------------------------------------------------------------------------------
+    def update(self, batch: EpisodeBatch, t_env: int) -> dict:
+        loss, stats = self.loss(batch, t_env)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.sparse is not None:
+            self.sparse.before_step(self.nets, self.optimizer, self.n_updates, t_env)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.nets.parameters(),
+                                                   self.cfg.train.grad_norm_clip)
+        self.optimizer.step()
+        if self.sparse is not None:
+            self.sparse.after_step(self.nets)
+        self.n_updates += 1
+        stats.update({"train/loss": loss.item(), "train/grad_norm": grad_norm.item()})
+        return stats
+
+    def sync_target(self) -> None:
+        self.target.load_state_dict(self.nets.state_dict())
+        if self.sparse is not None:
+            self.sparse.masks.apply_(self.target)
+
+    @torch.no_grad()
+    def q_estimate(self, batch: EpisodeBatch) -> float:
+        """Mean target-network Q_tot at the first step of greedy episodes (Fig. 5b diagnostic)."""
+        inputs = batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions)
+        q = self.target["agent"](inputs[:, 0], self.target["agent"].initial_hidden(
+            batch.batch_size, inputs.device))[0]
+        chosen = q.gather(-1, batch.actions[:, 0].unsqueeze(-1)).squeeze(-1)
+        return float(self.target["mixer"](chosen, batch.state[:, 0]).mean())
+
+    # --- checkpoint state ---------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        d = {"nets": self.nets.state_dict(), "target": self.target.state_dict(),
+             "optimizer": self.optimizer.state_dict(), "n_updates": self.n_updates}
+        if self.sparse is not None:
+            d["sparse"] = self.sparse.state_dict()
+        return d
+
+    def load_state_dict(self, d: dict) -> None:
+        self.nets.load_state_dict(d["nets"])
+        self.target.load_state_dict(d["target"])
+        self.optimizer.load_state_dict(d["optimizer"])
+        self.n_updates = int(d["n_updates"])
+        if self.sparse is not None:
+            self.sparse.load_state_dict(d["sparse"])
+
+
+def build_learner(cfg, spec: EnvSpec, device: torch.device, widths: Widths,
+                  sparsity: float) -> QLearner:
+    return LEARNERS.get(cfg.algo.learner)(cfg, spec, device, widths, sparsity)

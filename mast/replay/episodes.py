@@ -1,0 +1,76 @@
+"""Episodes stored trimmed to their true length (memory grows with data, never allocated up
+front) and collated into padded batch-first tensors for the learner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Episode:
+    """One episode of L steps. obs [L+1, n, obs], state [L+1, S], avail [L+1, n, U] bool,
+    actions [L, n] int, reward [L], terminated [L] bool (only the last step can be True)."""
+
+    obs: np.ndarray
+    state: np.ndarray
+    avail: np.ndarray
+    actions: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return len(self.reward)
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        return {f.name: torch.from_numpy(np.ascontiguousarray(getattr(self, f.name)))
+                for f in fields(self)}
+
+    @classmethod
+    def from_tensors(cls, d: dict[str, torch.Tensor]) -> Episode:
+        return cls(**{k: v.numpy() for k, v in d.items()})
+
+
+@dataclass
+class EpisodeBatch:
+    """Padded batch, all [B, T(+1), ...]: obs/state/avail have T+1 steps, the rest T.
+    mask [B, T] is 1 on real steps; padded steps have avail all False."""
+
+    obs: torch.Tensor
+    state: torch.Tensor
+    avail: torch.Tensor
+    actions: torch.Tensor
+    reward: torch.Tensor
+    terminated: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return self.reward.shape[0]
+
+    @property
+    def max_t(self) -> int:
+        return self.reward.shape[1]
+
+
+def collate(episodes: list[Episode], device: torch.device | str = "cpu") -> EpisodeBatch:
+    b = len(episodes)
+    t = max(ep.length for ep in episodes)
+    e0 = episodes[0]
+    n, o = e0.obs.shape[1:]
+    obs = np.zeros((b, t + 1, n, o), np.float32)
+    state = np.zeros((b, t + 1, e0.state.shape[1]), np.float32)
+    avail = np.zeros((b, t + 1, n, e0.avail.shape[2]), bool)
+    actions = np.zeros((b, t, n), np.int64)
+    reward = np.zeros((b, t), np.float32)
+    term = np.zeros((b, t), np.float32)
+    mask = np.zeros((b, t), np.float32)
+    for i, ep in enumerate(episodes):
+        L = ep.length
+        obs[i, : L + 1], state[i, : L + 1], avail[i, : L + 1] = ep.obs, ep.state, ep.avail
+        actions[i, :L], reward[i, :L], term[i, :L], mask[i, :L] = ep.actions, ep.reward, ep.terminated, 1
+    to = lambda x: torch.from_numpy(x).to(device)  # noqa: E731
+    return EpisodeBatch(to(obs), to(state), to(avail), to(actions), to(reward), to(term), to(mask))

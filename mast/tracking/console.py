@@ -1,0 +1,43 @@
+"""Live progress: a tqdm bar on a TTY, periodic log lines otherwise (cluster logs, CI)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+log = logging.getLogger("mast")
+
+
+class Progress:
+    def __init__(self, total: int, start: int, mode: str = "auto", log_every_s: float = 30.0):
+        self.total, self.t0, self.start = total, time.time(), start
+        use_bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
+        self.mode = "none" if mode == "none" else ("bar" if use_bar else "log")
+        self.bar = None
+        self.last_log, self.log_every = 0.0, log_every_s
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+    def steps_per_s(self, t_env: int) -> float:
+        return (t_env - self.start) / max(time.time() - self.t0, 1e-9)
+
+    def update(self, t_env: int, win_rate: float | None, force: bool = False) -> None:
+        sps = self.steps_per_s(t_env)
+        if self.bar is not None:
+            self.bar.n = t_env
+            self.bar.set_postfix(win=f"{win_rate:.2f}" if win_rate is not None else "-",
+                                 sps=f"{sps:.0f}", refresh=False)
+            self.bar.refresh()
+        elif self.mode == "log" and (force or time.time() - self.last_log > self.log_every):
+            self.last_log = time.time()
+            eta = (self.total - t_env) / max(sps, 1e-9)
+            win = f"{win_rate:.3f}" if win_rate is not None else "-"
+            log.info("t_env %d/%d  test win %s  %.0f steps/s  ETA %.0f min", t_env, self.total,
+                     win, sps, eta / 60)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

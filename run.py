@@ -1,0 +1,41 @@
+"""Hydra entry point: compose the config, validate it, run one Experiment. No logic here.
+
+    python run.py                                   # MAST-QMIX on SMAX 3m, 90% sparse
+    python run.py -m algo=qmix,wqmix,res sparsity=0.85,0.9,0.95 seed='range(8)'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+import mast.config  # noqa: E402, F401  (registers the schemas)
+from mast.config import ConfigError, validate  # noqa: E402
+
+log = logging.getLogger("mast")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> dict:
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        log.error("invalid config: %s", e)
+        sys.exit(2)
+    from mast.experiment import Experiment  # heavy imports only once the config is valid
+
+    result = Experiment(cfg).run()
+    log.info("%s %s final_win_rate=%s results=%s", result["status"], result["run_id"],
+             result.get("final_win_rate"), result.get("dir", ""))
+    return result
+
+
+if __name__ == "__main__":
+    main()
