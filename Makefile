@@ -6,7 +6,7 @@ RESULTS ?= results
 export XLA_PYTHON_CLIENT_PREALLOCATE = false
 export WANDB_SILENT = true
 
-.PHONY: install demo run test test-all lint bench table1 tables figures clean
+.PHONY: install demo run test test-all lint bench table1 table5 tables figures clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/python run.py +preset=demo
+	$(BIN)/python run.py preset=demo
 
 run: install
 	$(BIN)/python run.py $(ARGS)
@@ -30,6 +30,21 @@ test-all: install
 
 lint: install
 	$(BIN)/ruff check mast analysis launchers tests run.py
+
+table1: install
+	$(BIN)/python -m analysis table1 --results $(RESULTS) --out reports
+
+table5: install
+	$(BIN)/python -m analysis table5 --results $(RESULTS) --out reports
+
+tables: install
+	$(BIN)/python -m analysis tables --results $(RESULTS) --out reports
+
+figures: install
+	$(BIN)/python -m analysis figures --results $(RESULTS) --out reports
+
+bench: install
+	$(BIN)/python scripts/bench.py
 
 clean:
 	rm -rf $(VENV) reports multirun outputs wandb

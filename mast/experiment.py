@@ -23,7 +23,7 @@ from mast import accounting, checkpoint
 from mast.config import effective_sparsity, run_id, semantic_dict
 from mast.learners import build_learner
 from mast.learners.base import Widths
-from mast.registry import ENVS
+from mast.registry import ENVS, LEARNERS
 from mast.replay import collate, make_buffer
 from mast.runner import EpisodeRunner
 from mast.tracking.console import Progress
@@ -129,19 +129,15 @@ class Experiment:
             return Widths()
         from mast.sparse import solve_width_scale, target_param_count
 
-        def build(w: Widths):
-            return type(self)._learner_nets(self.cfg, self.spec, w)
+        learner_cls = LEARNERS.get(self.cfg.algo.learner)
+
+        def build(w: Widths) -> torch.nn.Module:
+            return learner_cls.build_nets(self.cfg, self.spec, w)
 
         full = build(Widths())
         target = target_param_count(full, self.sparsity, tuple(self.cfg.method.exempt))
         count = lambda c: sum(p.numel() for p in build(Widths().scaled(c)).parameters())  # noqa: E731
         return Widths().scaled(solve_width_scale(count, target))
-
-    @staticmethod
-    def _learner_nets(cfg, spec, widths: Widths) -> torch.nn.Module:
-        from mast.registry import LEARNERS
-
-        return LEARNERS.get(cfg.algo.learner).build_nets(None, cfg, spec, widths)
 
     # --- the loop -------------------------------------------------------------------------------
     def _train(self) -> None:

@@ -61,8 +61,10 @@ class QLearner:
         self.multistep = cfg.method.multistep
 
     # --- construction -------------------------------------------------------------------------
-    def build_nets(self, cfg, spec: EnvSpec, w: Widths) -> nn.ModuleDict:
-        return nn.ModuleDict({"agent": self._agent(cfg, spec, w), "mixer": self._mixer(cfg, spec, w)})
+    @classmethod
+    def build_nets(cls, cfg, spec: EnvSpec, w: Widths) -> nn.ModuleDict:
+        """Every trainable network in one ModuleDict, so masks and targets address them by name."""
+        return nn.ModuleDict({"agent": cls._agent(cfg, spec, w), "mixer": cls._mixer(cfg, spec, w)})
 
     @staticmethod
     def _agent(cfg, spec: EnvSpec, w: Widths) -> RNNAgent:

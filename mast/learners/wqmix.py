@@ -19,7 +19,8 @@ from mast.runner import batch_agent_inputs
 
 @LEARNERS.register("wqmix")
 class WQMIXLearner(QLearner):
-    def build_nets(self, cfg, spec: EnvSpec, w: Widths) -> nn.ModuleDict:
+    @classmethod
+    def build_nets(cls, cfg, spec: EnvSpec, w: Widths) -> nn.ModuleDict:
         nets = super().build_nets(cfg, spec, w)
         nets["central_agent"] = RNNAgent(spec.agent_input_dim, spec.n_actions, spec.n_agents,
                                          w.rnn, cfg.agent.share_params)

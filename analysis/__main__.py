@@ -1,0 +1,5 @@
+"""``python -m analysis`` entry point."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Command line: ``python -m analysis {table1,table5,tables,figures,all} [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import aggregate as agg
+from .render import TableResult, to_markdown, write
+from .store import Store, StoreError, load_store
+from .wandb_source import TIMEOUT_S, WandbUnavailable
+
+COMMANDS = {
+    "table1": "paper Table 1: win rates normalized to dense + resource ratios",
+    "table5": "paper Table 5: raw final win rates mean ± std, Dense included",
+    "tables": "ablation tables (paper Tables 6-10), one per varied config key",
+    "figures": "PNG figures in <out>/figures and <out>/index.md",
+    "all": "table1, table5, tables and figures",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--results", default="results", help="results store (default: results)")
+    common.add_argument("--out", default="reports", help="output folder (default: reports)")
+    common.add_argument("--stat", choices=agg.STATS, default="mean",
+                        help="statistic over seeds: mean, or iqm with a bootstrap 95%% CI")
+    common.add_argument("--n-boot", type=int, default=agg.N_BOOT, help="bootstrap resamples")
+    common.add_argument("--source", choices=("store", "wandb"), default="store")
+    common.add_argument("--project", default=None, help="W&B project (source and --log-wandb)")
+    common.add_argument("--entity", default=None, help="W&B entity")
+    common.add_argument("--timeout", type=int, default=TIMEOUT_S, help="W&B timeout in seconds")
+    common.add_argument("--log-wandb", action="store_true",
+                        help="upload the tables as wandb.Table in a run with job_type analysis")
+    common.add_argument("--mask-methods", default="mast",
+                        help="comma-separated methods whose masks are drawn (figures)")
+    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in COMMANDS.items():
+        sub.add_parser(name, parents=[common], help=help_, description=help_)
+    return p
+
+
+def _load(args) -> Store:
+    if args.source == "wandb":
+        from .wandb_source import load_wandb
+        return load_wandb(args.project, args.entity, timeout=args.timeout)
+    return load_store(args.results)
+
+
+def _err(msg: str) -> int:
+    print(f"analysis: {msg}", file=sys.stderr)
+    return 1
+
+
+def _emit(res: TableResult, out: Path, tex: bool) -> list[Path]:
+    files = write(res, out, tex=tex)
+    print(to_markdown(res))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .tables import NoData, build_ablation_tables, build_table1, build_table5
+
+    try:
+        store = _load(args)
+    except (StoreError, WandbUnavailable) as e:
+        return _err(str(e))
+    if store.empty:
+        return _err(f"no runs found in {store.source} (expected <results>/<run_id>/ folders "
+                    "with summary.json, manifest.json, config.yaml, metrics.jsonl).")
+    out = Path(args.out)
+    cmd = args.command
+    built: list[TableResult] = []
+    images: list[Path] = []
+    written: list[Path] = []
+    try:
+        if cmd in ("table1", "all"):
+            built.append(build_table1(store, args.stat, args.n_boot))
+            written += _emit(built[-1], out, tex=True)
+        if cmd in ("table5", "all"):
+            built.append(build_table5(store, args.stat, args.n_boot))
+            written += _emit(built[-1], out, tex=True)
+    except NoData as e:
+        return _err(str(e))
+    if cmd in ("tables", "all"):
+        try:
+            ablations = build_ablation_tables(store, args.stat, args.n_boot)
+        except NoData as e:
+            if store.finished().empty:  # nothing counts at all
+                return _err(str(e))
+            print(f"analysis: {e}", file=sys.stderr)  # a store without sweeps is not an error
+            ablations = []
+        for res in ablations:
+            written += _emit(res, out, tex=False)
+        built += ablations
+    if cmd in ("figures", "all"):
+        from .figures import build_figures
+        methods = [m.strip() for m in args.mask_methods.split(",") if m.strip()]
+        idx = build_figures(store, out, methods)
+        images = [p for p in idx.files if p.suffix == ".png"]
+        written += idx.files
+        print(f"{len(images)} figure(s) in {out / 'figures'}; index: {out / 'index.md'}")
+        for note in idx.notes:
+            print(f"  skipped: {note}")
+    print("wrote: " + ", ".join(str(p) for p in written if p.suffix != ".png")
+          + (f" (+{len(images)} PNG)" if images else ""), file=sys.stderr)
+    if args.log_wandb:
+        from .wandb_source import log_tables
+        try:
+            url = log_tables(built, args.project, args.entity, images, name=f"analysis-{cmd}",
+                             timeout=args.timeout)
+        except WandbUnavailable as e:
+            return _err(str(e))
+        print(f"logged {len(built)} table(s) to W&B: {url}", file=sys.stderr)
+    return 0

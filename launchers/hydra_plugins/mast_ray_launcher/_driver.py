@@ -1,0 +1,311 @@
+"""Driver side of ``hydra/launcher=mast_ray``: start or join Ray, check the request fits,
+submit one task per job, report each job as it ends, fail the multirun if any job failed."""
+
+import logging
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.errors import CompactHydraException
+from hydra.types import HydraContext, TaskFunction
+from hydra_plugins.mast_ray_launcher._worker import (
+    ERROR_FILE,
+    JobOutcome,
+    RemoteJobError,
+    execute_job,
+    write_error,
+)
+from hydra_plugins.mast_ray_launcher.config import LOCAL_ADDRESS, MastRayLauncherConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from ray import cloudpickle
+
+log = logging.getLogger(__name__)
+_RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+DONE, SKIPPED, DIVERGED, FAILED = "done", "skipped", "diverged", "FAILED"
+# ``status`` key of the dict a task returns -> how the job is reported; anything else is "done".
+_RETURNED_STATUS = {"skipped": SKIPPED, "diverged": DIVERGED, "failed": FAILED}
+
+
+class ResourceRequestError(CompactHydraException):
+    """The per-job request fits on no node of the cluster; nothing was submitted."""
+
+
+class JobsFailedError(CompactHydraException):
+    """Some jobs failed; raised after every job ended so that the multirun exits non-zero."""
+
+
+@dataclass
+class Job:
+    idx: int
+    label: str  # the job's overrides, as reported
+    config: DictConfig
+    job_dir: Path
+
+
+@dataclass
+class Result:
+    job: Job
+    status: str  # DONE | SKIPPED | DIVERGED | FAILED
+    elapsed_s: float
+    job_return: JobReturn
+    error_file: Path | None = None
+    reason: str = ""
+
+
+def launch(
+    *,
+    conf: MastRayLauncherConf,
+    config: DictConfig,
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+) -> list[JobReturn]:
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    sweep_dir = absolute_sweep_dir(config)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        compose_job(config, hydra_context, list(overrides), initial_job_idx + i, sweep_dir)
+        for i, overrides in enumerate(job_overrides)
+    ]
+    shared = cloudpickle.dumps((hydra_context, Singleton.get_state(), task_function))
+    start = time.perf_counter()
+    with ray_session(conf):
+        fit = check_resources(conf)
+        at_once = min(fit, conf.max_concurrent or math.inf, len(jobs))
+        log.info(
+            f"mast_ray: {_jobs(len(jobs))}, {_fmt(conf.num_cpus)} CPU + {_fmt(conf.num_gpus)} GPU "
+            f"each, {at_once:g} at a time, in {sweep_dir}"
+        )
+        results = run_jobs(conf, jobs, ray.put(shared))
+    return summarise(results, time.perf_counter() - start)
+
+
+def absolute_sweep_dir(config: DictConfig) -> Path:
+    """``hydra.sweep.dir``, made absolute from ``hydra.runtime.cwd``: workers write there."""
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    return sweep_dir if sweep_dir.is_absolute() else Path(config.hydra.runtime.cwd) / sweep_dir
+
+
+def compose_job(
+    config: DictConfig,
+    hydra_context: HydraContext,
+    overrides: list[str],
+    idx: int,
+    sweep_dir: Path,
+) -> Job:
+    """Compose the job's config on the driver (bad overrides fail before anything runs)."""
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, overrides)
+    with read_write(sweep_config.hydra), open_dict(sweep_config.hydra):
+        sweep_config.hydra.job.id = idx
+        sweep_config.hydra.job.num = idx
+        sweep_config.hydra.sweep.dir = str(sweep_dir)
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(sweep_config)  # the subdir may use ${hydra:...}
+    try:
+        subdir = str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))
+    finally:
+        hydra_config.cfg = previous
+    label = " ".join(filter_overrides(overrides))
+    return Job(idx=idx, label=label, config=sweep_config, job_dir=sweep_dir / subdir)
+
+
+def _drop_auth_notice(record: logging.LogRecord) -> bool:
+    """Ray logs a warning on every init about token auth being on (its default) or off."""
+    return "Token authentication is" not in record.getMessage()
+
+
+def _use_token_if_available() -> None:
+    """Send the local Ray token (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN[_PATH]``) when joining.
+
+    ``ray start --head`` turns token auth on when a token exists (any earlier local Ray run
+    writes one) and Ray picks the token up for ``address=auto`` but not for an explicit
+    ``host:port``, which then fails with InvalidAuthToken. An explicit ``RAY_AUTH_MODE`` wins.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # moved in another Ray version: RAY_AUTH_MODE=token does the same
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+@contextmanager
+def ray_session(conf: MastRayLauncherConf) -> Iterator[None]:
+    """Start a private instance (``local``) or join a cluster; ``ray.shutdown`` at the end stops
+    the private instance and only disconnects from a joined cluster."""
+    if ray.is_initialized():
+        log.info("mast_ray: using the Ray instance this process already initialised")
+        yield
+        return
+    kwargs: dict[str, Any] = {
+        "address": conf.address,
+        "runtime_env": conf.runtime_env or None,
+        "log_to_driver": conf.log_to_driver,
+    }
+    if conf.address == LOCAL_ADDRESS:
+        kwargs.update(include_dashboard=conf.include_dashboard, **conf.init_kwargs)
+    elif conf.init_kwargs:
+        log.info(f"mast_ray: joining {conf.address}, so hydra.launcher.init_kwargs is unused")
+    auth_log = logging.getLogger(_RAY_AUTH_LOGGER)
+    auth_log.addFilter(_drop_auth_notice)
+    try:
+        if conf.address != LOCAL_ADDRESS:
+            _use_token_if_available()
+        ray.init(**kwargs)
+    finally:
+        auth_log.removeFilter(_drop_auth_notice)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _fmt(amount: float) -> str:
+    return f"{amount:g}"
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
+def _fits(resources: Mapping[str, float], conf: MastRayLauncherConf) -> float:
+    """Jobs a node runs at once: min over requested resources of capacity / request."""
+    counts = [
+        math.floor(resources.get(name, 0.0) / need + 1e-6)
+        for name, need in (("CPU", conf.num_cpus), ("GPU", conf.num_gpus))
+        if need > 0
+    ]
+    return min(counts, default=math.inf)
+
+
+def check_resources(conf: MastRayLauncherConf) -> float:
+    """Fail at once, naming the key, if no node can run one job (Ray would wait forever).
+    Returns how many jobs the cluster runs at once."""
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    total = ray.cluster_resources()
+    have = (
+        f"the Ray cluster ({conf.address}) has {_fmt(total.get('CPU', 0))} CPU and "
+        f"{_fmt(total.get('GPU', 0))} GPU over {len(nodes)} node(s), at most "
+        f"{_fmt(max((n.get('CPU', 0) for n in nodes), default=0))} CPU and "
+        f"{_fmt(max((n.get('GPU', 0) for n in nodes), default=0))} GPU on one node"
+    )
+    if not any(n.get("GPU", 0) >= conf.num_gpus for n in nodes):
+        raise ResourceRequestError(
+            f"hydra.launcher.num_gpus={_fmt(conf.num_gpus)} asks for {_fmt(conf.num_gpus)} GPU "
+            f"per job, but {have}. Use "
+            "hydra.launcher.num_gpus=0 to run on CPU, or join a cluster with GPUs "
+            "(hydra.launcher.address=auto). No job was started."
+        )
+    if not any(n.get("CPU", 0) >= conf.num_cpus for n in nodes):
+        raise ResourceRequestError(
+            f"hydra.launcher.num_cpus={_fmt(conf.num_cpus)} asks for {_fmt(conf.num_cpus)} CPU "
+            f"per job, but {have}. "
+            "Lower hydra.launcher.num_cpus. No job was started."
+        )
+    fit = sum(_fits(node, conf) for node in nodes)
+    if fit < 1:
+        raise ResourceRequestError(
+            f"hydra.launcher.num_cpus={_fmt(conf.num_cpus)} with hydra.launcher.num_gpus="
+            f"{_fmt(conf.num_gpus)} fits on no single node: {have}. No job was started."
+        )
+    if conf.num_gpus == 0 and total.get("GPU", 0) > 0:
+        log.warning(
+            "mast_ray: the cluster has GPUs but hydra.launcher.num_gpus=0, so jobs run on CPU "
+            "(e.g. hydra.launcher.num_gpus=0.25 shares each GPU between 4 jobs)"
+        )
+    return fit
+
+
+def run_jobs(conf: MastRayLauncherConf, jobs: list[Job], shared_ref: Any) -> list[Result]:
+    """Keep at most ``max_concurrent`` jobs in flight; report each as it ends."""
+    remote = ray.remote(
+        num_cpus=conf.num_cpus,
+        num_gpus=conf.num_gpus,
+        max_retries=0,  # a crashed job is reported, never silently run twice
+        max_calls=1,  # a fresh process per job: clean env, GPU memory freed at exit
+    )(execute_job)
+    pending, in_flight, results = deque(jobs), {}, []
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < (conf.max_concurrent or math.inf):
+                job = pending.popleft()
+                blob = cloudpickle.dumps((job.config, str(job.job_dir)))
+                ref = remote.remote(blob, shared_ref, conf.num_cpus, conf.num_gpus)
+                in_flight[ref] = (job, time.perf_counter())
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                job, submitted = in_flight.pop(ref)
+                results.append(collect(ref, job, submitted))
+                report(results[-1], len(results), len(jobs))
+    except BaseException:
+        for ref in in_flight:
+            ray.cancel(ref, force=True)
+        raise
+    return results
+
+
+def collect(ref: Any, job: Job, submitted: float) -> Result:
+    """Turn a finished task into a Result; failures get ``error.txt`` in the job folder."""
+    try:
+        outcome: JobOutcome = ray.get(ref)
+    except Exception as error:  # the worker died or failed outside run_job
+        text = f"{type(error).__name__}: {error}\n"
+        hint = f"{text}\nRay's worker logs: session_latest/logs under the node's Ray temp dir\n"
+        ret = JobReturn(overrides=job.config.hydra.overrides.task, status=JobStatus.FAILED)
+        ret.return_value = RemoteJobError(text)
+        elapsed = time.perf_counter() - submitted
+        return Result(job, FAILED, elapsed, ret, write_error(job.job_dir, hint), _last_line(text))
+    ret = outcome.job_return
+    if outcome.traceback is not None:
+        reason = _last_line(outcome.traceback)
+        return Result(job, FAILED, outcome.elapsed_s, ret, job.job_dir / ERROR_FILE, reason)
+    value = ret._return_value
+    returned = value.get("status") if isinstance(value, Mapping) else None
+    status = _RETURNED_STATUS.get(returned, DONE)
+    if status != FAILED:
+        return Result(job, status, outcome.elapsed_s, ret)
+    text = f"the task returned status=failed and raised nothing; it returned:\n{value}\n"
+    error_file = write_error(job.job_dir, text)
+    return Result(job, FAILED, outcome.elapsed_s, ret, error_file, "returned status=failed")
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def report(result: Result, k: int, n: int) -> None:
+    line = f"[{k}/{n}] {result.status} {result.job.label} {result.elapsed_s:.1f}s"
+    if result.status == FAILED:
+        log.error(f"{line}: {result.reason} (traceback: {result.error_file})")
+    else:
+        log.info(line)
+
+
+def summarise(results: list[Result], elapsed_s: float) -> list[JobReturn]:
+    """Log the summary line; raise if any job failed, else return JobReturns in job order."""
+    counts = {s: sum(r.status == s for r in results) for s in (DONE, SKIPPED, DIVERGED, FAILED)}
+    parts = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    log.info(f"mast_ray: {_jobs(len(results))} in {elapsed_s:.1f}s: {parts}")
+    failed = sorted((r for r in results if r.status == FAILED), key=lambda r: r.job.idx)
+    if failed:
+        listing = "\n".join(f"  {r.job.label}  ->  {r.error_file}" for r in failed)
+        raise JobsFailedError(f"mast_ray: {len(failed)} of {len(results)} jobs failed:\n{listing}")
+    return [r.job_return for r in sorted(results, key=lambda r: r.job.idx)]

@@ -1,0 +1,452 @@
+"""Tests of analysis/ on a synthetic results store built here (no training code involved)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics as st
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from analysis import aggregate as agg
+from analysis.cli import main
+from analysis.figures import smooth
+from analysis.store import load_store
+from analysis.tables import build_ablation_tables, build_table1, build_table5
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = ["tiny", "static", "set", "rigl", "rlx2", "mast"]
+LABELS = {"tiny": "Tiny", "static": "SS", "set": "SET", "rigl": "RigL", "rlx2": "RLx2",
+          "mast": "MAST", "dense": "Dense"}
+ALGO = {"qmix": "QMIX", "wqmix": "WQMIX"}
+T0 = 750000
+
+# final win rates per seed (fractions); qmix/2s3z has no RLx2 runs, wqmix/3m SET has 2 seeds
+MAIN = {
+    ("qmix", "3m", 0.95): {"tiny": [0.85, 0.9, 0.95], "static": [0.7, 0.8, 0.9],
+                           "set": [0.9, 0.85, 0.8], "rigl": [0.8, 0.8, 0.9],
+                           "rlx2": [0.1, 0.2, 0.0], "mast": [0.9, 0.8, 1.0, 0.5]},
+    ("qmix", "2s3z", 0.95): {"tiny": [0.6, 0.7, 0.8], "static": [0.5, 0.6, 0.4],
+                             "set": [0.7, 0.7, 0.7], "rigl": [0.55, 0.65, 0.6],
+                             "mast": [0.75, 0.8, 0.85]},
+    ("qmix", "3m", 0.9): {"rigl": [0.85, 0.95], "mast": [0.9, 1.0]},
+    ("wqmix", "3m", 0.9): {"tiny": [0.9, 0.95, 1.0], "static": [0.8, 0.9, 1.0],
+                           "set": [0.95, 0.85], "rigl": [0.9, 0.9, 0.9],
+                           "rlx2": [0.85, 0.95, 0.9], "mast": [1.0, 0.95, 0.9]},
+}
+DENSE = {("qmix", "3m"): [0.8, 0.9, 1.0], ("qmix", "2s3z"): [0.8, 0.75, 0.85],
+         ("wqmix", "3m"): [0.9, 1.0], ("qmix", "3s5z"): [0.6, 0.7], ("wqmix", "3s5z"): [0.5, 0.6]}
+# ablation sweep of method.t0_env_steps (MAST, 3s5z, sparsity 0.9)
+SWEEP = {"qmix": {0: [0.5, 0.6], 450000: [0.55, 0.65], 750000: [0.7, 0.8]},
+         "wqmix": {0: [0.3, 0.4], 750000: [0.6, 0.7]}}
+RESOURCES = {("qmix", 0.95): (0.066, 0.051, 0.050), ("qmix", 0.9): (0.109, 0.101, 0.100),
+             ("wqmix", 0.9): (0.108, 0.100, 0.100)}
+# Table 1 rows in order (3s5z rows come from the sweep's baseline configuration, T0 = 750000)
+ROWS = [("qmix", "3m", 0.9), ("qmix", "3m", 0.95), ("qmix", "2s3z", 0.95), ("qmix", "3s5z", 0.9),
+        ("wqmix", "3m", 0.9), ("wqmix", "3s5z", 0.9)]
+
+
+def cell_values(algo, mp, sp, m):
+    if mp == "3s5z":
+        return SWEEP[algo][T0] if m == "mast" else []
+    return MAIN.get((algo, mp, sp), {}).get(m, [])
+
+
+def write_run(root: Path, algo, mp, method, sp, seed, final, status="finished", t0=T0,
+              masks=False, n_evals=12, extra_cfg=None):
+    rid = f"{algo}-{mp}-{method}-sp{sp}-t0{t0}-s{seed}"
+    d = root / rid
+    d.mkdir(parents=True)
+    method_cfg = {"name": method}
+    if method == "mast":
+        method_cfg["t0_env_steps"] = t0
+    method_cfg.update(extra_cfg or {})
+    cfg = {"algo": {"name": algo, "td_lambda": 0.8 if algo == "qmix" else 0.6},
+           "env": {"name": "smac", "map": mp, "n_envs": 1}, "method": method_cfg,
+           "ablation": {"name": "none"}, "sparsity": 0.9 if method == "dense" else sp,
+           "seed": seed, "t_max": 110000, "results_dir": str(root),
+           "wandb": {"mode": "offline", "project": "p", "run_name": rid}, "final_window": 20}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (d / "manifest.json").write_text(json.dumps({"run_id": rid, "status": status}))
+    res = RESOURCES.get((algo, sp), (0.1, 0.1, 0.1))
+    if method == "tiny":
+        res = (0.07, 0.07, 0.07)
+    if method == "dense":
+        res = (1.0, 1.0, 1.0)
+    summary = {"run_id": rid, "algo": algo, "env": "smac", "map": mp, "method": method,
+               "ablation": "none", "sparsity": 0.0 if method == "dense" else sp, "seed": seed,
+               "t_max": 110000, "status": status, "final_win_rate": final, "final_window": 20,
+               "n_evals": n_evals, "total_size": res[0], "flops_train": res[1],
+               "flops_test": res[2]}
+    (d / "summary.json").write_text(json.dumps(summary))
+    with open(d / "metrics.jsonl", "w") as f:
+        for i in range(n_evals):
+            row = {"t_env": i * 10000, "episode": i * 100,
+                   "test_win_rate": final * i / max(1, n_evals - 1), "sparsity": sp}
+            if method in ("mast", "dense"):
+                row["test/q_estimate"] = 2.0 + 0.1 * i
+                row["test/return_discounted"] = 1.5 + 0.1 * i
+            f.write(json.dumps(row) + "\n")
+    if masks:
+        (d / "masks").mkdir()
+        rng = np.random.default_rng(seed)
+        for t in (0, 50, 100):
+            np.savez_compressed(d / "masks" / f"mask_t{t:03d}.npz", **{
+                "agent.fc1.weight": rng.random((3, 16, 20)) < 0.1 + 0.05 * np.arange(3)[:, None,
+                                                                                        None],
+                "mixer.hyper_w1.0.weight": rng.random((24, 12)) < 0.1})
+    return rid
+
+
+def make_store(root: Path) -> Path:
+    for (algo, mp, sp), methods in MAIN.items():
+        for m, vals in methods.items():
+            for seed, v in enumerate(vals):
+                write_run(root, algo, mp, m, sp, seed, v,
+                          masks=(algo, mp, sp, m, seed) == ("qmix", "3m", 0.95, "mast", 0))
+    for (algo, mp), vals in DENSE.items():
+        for seed, v in enumerate(vals):
+            write_run(root, algo, mp, "dense", 0.0, seed, v)
+    for algo, sweep in SWEEP.items():
+        for t0, vals in sweep.items():
+            for seed, v in enumerate(vals):
+                write_run(root, algo, "3s5z", "mast", 0.9, seed, v, t0=t0)
+    write_run(root, "qmix", "3m", "mast", 0.95, 9, 0.0, status="failed", n_evals=3)
+    write_run(root, "wqmix", "3m", "rlx2", 0.9, 5, 0.99, status="running", n_evals=3)
+    return root
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory) -> Path:
+    return make_store(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def store(store_dir):
+    return load_store(store_dir)
+
+
+def row_of(df: pd.DataFrame, algo: str, env: str, sp=None) -> pd.Series:
+    sel = df[(df["Alg."] == ALGO[algo]) & (df["Env."] == env)]
+    if sp is not None:
+        sel = sel[np.isclose(sel["Sp."].astype(float), sp)]
+    assert len(sel) == 1, (algo, env, sp, sel)
+    return sel.iloc[0]
+
+
+def test_store_frames(store):
+    runs = store.runs
+    n_main = sum(len(v) for ms in MAIN.values() for v in ms.values())
+    n_total = n_main + sum(map(len, DENSE.values())) + sum(
+        len(v) for s in SWEEP.values() for v in s.values()) + 2
+    assert len(runs) == n_total
+    assert set(runs["status"]) == {"finished", "failed", "running"}
+    assert len(store.finished()) == n_total - 2
+    assert (runs.loc[runs["method"] == "dense", "sparsity"] == 0.0).all()
+    assert store.configs.loc[runs["run_id"].iloc[0], "env.map"] in {"3m", "2s3z", "3s5z"}
+    assert "wandb.mode" in store.configs.columns and "method.t0_env_steps" in store.configs
+    assert set(store.metrics.columns) == {"run_id", "t_env", "metric", "value"}
+    assert {"test_win_rate", "test/q_estimate"} <= set(store.metrics["metric"])
+    assert len(store.masks) == 1 and len(next(iter(store.masks.values()))) == 3
+
+
+def test_summary_fallback_from_metrics(tmp_path):
+    d = tmp_path / "r1"
+    d.mkdir()
+    (d / "config.yaml").write_text(yaml.safe_dump(
+        {"algo": {"name": "qmix"}, "env": {"map": "3m"}, "method": {"name": "mast"},
+         "sparsity": 0.9, "seed": 0, "final_window": 2}))
+    (d / "manifest.json").write_text(json.dumps({"status": "finished"}))
+    rows = [{"t_env": t, "test_win_rate": w} for t, w in [(0, 0.0), (10, 0.5), (20, 0.7)]]
+    (d / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n{broken\n")
+    s = load_store(tmp_path)
+    r = s.runs.iloc[0]
+    assert (r["algo"], r["map"], r["method"], r["sparsity"]) == ("qmix", "3m", "mast", 0.9)
+    assert r["final_win_rate"] == pytest.approx(0.6)  # mean of the last 2 evaluations
+    assert any("malformed" in p for p in s.problems)
+
+
+def test_table1_numbers(store):
+    res = build_table1(store)
+    num, disp = res.numeric, res.display
+    assert list(disp.columns) == ["Alg.", "Env.", "Sp.", "Total Size", "FLOPs (Train)",
+                                  "FLOPs (Test)", "Tiny (%)", "SS (%)", "SET (%)", "RigL (%)",
+                                  "RLx2 (%)", "MAST (%)"]
+    data_rows = num[num["Env."] != "Avg."]
+    assert [(r["Alg."], r["Env."], round(r["Sp."], 2)) for _, r in data_rows.iterrows()] == [
+        (ALGO[a], m, s) for a, m, s in ROWS]
+    expected: dict[tuple, dict[str, float]] = {}
+    for algo, mp, sp in ROWS:
+        dense = st.mean(DENSE[(algo, mp)])
+        r = row_of(num, algo, mp, sp)
+        d = disp.loc[r.name]
+        exp = {}
+        for m in METHODS:
+            vals = cell_values(algo, mp, sp, m)
+            col = f"{LABELS[m]} (%)"
+            if vals:
+                exp[col] = 100 * st.mean(vals) / dense
+                assert r[col] == pytest.approx(exp[col]), (algo, mp, sp, m)
+                assert d[col] == f"{exp[col]:.1f}"
+                assert r[f"{LABELS[m]} n"] == len(vals)
+            else:
+                assert math.isnan(r[col]) and d[col] == "—"
+        tot, ftr, fte = RESOURCES[(algo, sp)]  # from the MAST run, not Tiny's 0.07
+        assert (r["Total Size"], r["FLOPs (Train)"], r["FLOPs (Test)"]) == (tot, ftr, fte)
+        assert d["Total Size"] == f"{tot:.3f}x" and d["Sp."] == f"{round(100 * sp)}%"
+        assert r["Dense n"] == len(DENSE[(algo, mp)])
+        expected[(algo, mp, sp)] = exp
+    # hand-computed spot checks
+    assert row_of(num, "qmix", "3m", 0.95)["MAST (%)"] == pytest.approx(100 * 0.8 / 0.9)
+    assert row_of(num, "qmix", "3s5z", 0.9)["MAST (%)"] == pytest.approx(100 * 0.75 / 0.65)
+    assert row_of(num, "wqmix", "3m", 0.9)["SET (%)"] == pytest.approx(100 * 0.9 / 0.95)
+    # Avg. rows: mean of the available cells per column
+    for algo in ALGO:
+        avg = row_of(num, algo, "Avg.")
+        rows = [r for r in ROWS if r[0] == algo]
+        assert avg["Sp."] == pytest.approx(st.mean(r[2] for r in rows))
+        assert avg["Total Size"] == pytest.approx(st.mean(RESOURCES[(algo, r[2])][0]
+                                                          for r in rows))
+        for m in METHODS:
+            col = f"{LABELS[m]} (%)"
+            vals = [expected[r][col] for r in rows if col in expected[r]]
+            assert avg[col] == pytest.approx(st.mean(vals)), (algo, m)
+    assert row_of(disp, "qmix", "Avg.")["Sp."] == "92.5%"
+    assert row_of(num, "qmix", "Avg.")["RLx2 (%)"] == pytest.approx(100 * 0.1 / 0.9)
+    notes = "\n".join(res.footnotes)
+    assert "QMIX 2s3z 95%: RLx2;" in notes  # missing cell
+    assert "QMIX 3m 90%: Tiny, SS, SET, RLx2;" in notes
+    assert "WQMIX 3m 90% SET (n=2)" in notes  # incomplete cell
+    assert "MAST n=4" in notes and "Dense n=3" in notes
+    assert "1 failed" in notes and "1 running" in notes
+    assert "qmix-3m-mast-sp0.95-t0750000-s9" in notes
+    assert "method.t0_env_steps ≠ 750000" in notes  # sweep runs excluded from the cell
+
+
+def test_table1_iqm(store):
+    res = build_table1(store, stat="iqm", n_boot=500)
+    r = row_of(res.numeric, "qmix", "3m", 0.95)
+    # MAST seeds [0.9, 0.8, 1.0, 0.5]: sorted, 1 cut per end -> (0.8 + 0.9) / 2;
+    # dense [0.8, 0.9, 1.0]: n < 4 so nothing is cut -> 0.9
+    assert r["MAST (%)"] == pytest.approx(100 * 0.85 / 0.9)
+    assert r["MAST CI low"] <= r["MAST (%)"] <= r["MAST CI high"]
+    cell = res.display.loc[r.name, "MAST (%)"]
+    assert re.fullmatch(r"94\.4 \[\d+\.\d, \d+\.\d\]", cell), cell
+    # SET of qmix/3m 95%: constant-free but dense-limited: CI bounds within the resample range
+    lo, hi = r["SET CI low"], r["SET CI high"]
+    vals = MAIN[("qmix", "3m", 0.95)]["set"]
+    assert 100 * min(vals) / max(DENSE[("qmix", "3m")]) - 1e-9 <= lo <= hi
+    assert hi <= 100 * max(vals) / min(DENSE[("qmix", "3m")]) + 1e-9
+
+
+def test_iqm_and_bootstrap_by_hand():
+    assert agg.iqm([7, 1, 100, 3, 4, 2, 6, 5]) == pytest.approx((3 + 4 + 5 + 6) / 4)
+    assert agg.iqm([1.0, 2.0, 9.0]) == pytest.approx(4.0)  # n < 4: plain mean
+    assert agg.point([0.5, 1.0, 0.8, 0.9], "iqm") == pytest.approx(0.85)
+    assert agg.bootstrap([[0.7, 0.7, 0.7]], "iqm") == pytest.approx((0.7, 0.7))
+    lo, hi = agg.bootstrap([[0.1, 0.5, 0.9, 0.3, 0.7]], "iqm", n_boot=1000, seed=1)
+    assert 0.1 <= lo < agg.iqm([0.1, 0.5, 0.9, 0.3, 0.7]) < hi <= 0.9
+    assert (lo, hi) == agg.bootstrap([[0.1, 0.5, 0.9, 0.3, 0.7]], "iqm", n_boot=1000, seed=1)
+
+
+def test_table5_numbers(store):
+    res = build_table5(store)
+    num, disp = res.numeric, res.display
+    assert list(disp.columns)[:4] == ["Alg.", "Env.", "Sp.", "Dense (%)"]
+    for algo, mp, sp in ROWS:
+        r = row_of(num, algo, mp, sp)
+        d = disp.loc[r.name]
+        for m in ["dense"] + METHODS:
+            vals = DENSE[(algo, mp)] if m == "dense" else cell_values(algo, mp, sp, m)
+            col = f"{LABELS[m]} (%)"
+            if not vals:
+                assert d[col] == "—"
+                continue
+            mean, sd = 100 * st.mean(vals), 100 * st.stdev(vals)
+            assert r[col] == pytest.approx(mean)
+            assert r[f"{LABELS[m]} std"] == pytest.approx(sd)
+            assert d[col] == f"{mean:.1f} ± {sd:.1f}"
+    d = disp.loc[row_of(num, "qmix", "3m", 0.95).name]
+    assert d["MAST (%)"] == "80.0 ± 21.6" and d["Dense (%)"] == "90.0 ± 10.0"
+    avg = row_of(num, "wqmix", "Avg.")
+    assert avg["Tiny (%)"] == pytest.approx(95.0)  # only the 3m row has Tiny
+    assert avg["MAST std"] == pytest.approx(st.mean([100 * st.stdev([1.0, 0.95, 0.9]),
+                                                     100 * st.stdev([0.6, 0.7])]))
+
+
+def test_ablation_t0_sweep(store):
+    tables = {t.name: t for t in build_ablation_tables(store)}
+    assert list(tables) == ["ablation_method.t0_env_steps", "ablation_sparsity"]
+    sp = tables["ablation_sparsity"].display.set_index("Sp. (final win rate vs sparsity, Fig. 8)")
+    assert list(sp.columns) == ["3m RigL", "3m MAST", "Avg."]
+    assert list(sp.index) == ["90%", "95%"]
+    assert sp.loc["95%", "3m RigL"] == f"{100 * st.mean([0.8, 0.8, 0.9]):.1f} (n=3)"
+    assert sp.loc["95%", "3m MAST"] == "80.0 (n=4)" and sp.loc["90%", "3m MAST"] == "95.0 (n=2)"
+    t = tables["ablation_method.t0_env_steps"]
+    d = t.display
+    name = "T0 (hybrid TD(λ))"
+    assert list(d.columns) == [name, "QMIX", "WQMIX", "Avg."]
+    assert list(d[name]) == ["0", "0.45M", "0.75M"]
+    row = d.set_index(name)
+    assert row.loc["0", "QMIX"] == "55.0 (n=2)" and row.loc["0", "WQMIX"] == "35.0 (n=2)"
+    assert row.loc["0.45M", "WQMIX"] == "—" and row.loc["0.45M", "Avg."] == "60.0"
+    assert row.loc["0.75M", "QMIX"] == "75.0 (n=2)" and row.loc["0.75M", "Avg."] == "70.0"
+    norm = dict(t.sections)["Normalized to the dense baseline (%)"].set_index(name)
+    assert norm.loc["0", "QMIX"] == f"{100 * 0.55 / 0.65:.1f} (n=2)"
+    num = t.numeric
+    q = num[(num["algo"] == "wqmix") & (num["value"] == "0.75M")].iloc[0]
+    assert q["win_rate"] == pytest.approx(65.0) and q["normalized"] == pytest.approx(65 / 0.55)
+
+
+def test_ablation_paired_keys(tmp_path):
+    for (a, w), vals in {(1, 10): [0.9, 0.8], (5, 5): [0.6, 0.7]}.items():
+        for seed, v in enumerate(vals):
+            write_run(tmp_path, "qmix", "3s5z", "mast", 0.9, f"{a}{w}{seed}", v,
+                      extra_cfg={"sm_alpha": a, "sm_omega": w})
+    (t,) = build_ablation_tables(load_store(tmp_path))
+    assert t.name == "ablation_method.sm_alpha_omega"
+    assert t.display.columns[0] == "Soft Mellowmax α/ω"
+    assert list(t.display.iloc[:, 1]) == ["85.0 (n=2)", "65.0 (n=2)"]
+    assert list(t.display.iloc[:, 0]) == ["α=1, ω=10", "α=5, ω=5"]
+
+
+def test_smoothing_rules():
+    y = np.arange(4.0) ** 2
+    assert np.array_equal(smooth(y), y)  # < 5 points: untouched
+    assert np.allclose(smooth(np.arange(6.0)), np.arange(6.0))  # window 5, order 2: exact line
+    assert smooth(np.random.default_rng(0).random(40)).shape == (40,)
+
+
+def test_figures(store, tmp_path):
+    from analysis.figures import build_figures
+
+    idx = build_figures(store, tmp_path)
+    pngs = sorted((tmp_path / "figures").glob("*.png"))
+    names = [p.name for p in pngs]
+    assert pngs and all(p.stat().st_size > 1000 for p in pngs)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert sum(n.startswith("curves_") for n in names) == len(ROWS)
+    assert sum(n.startswith("qest_") for n in names) == len(ROWS)
+    assert names.count("sparsity_qmix_3m.png") == 1 and "sparsity_wqmix_3m.png" not in names
+    assert sum(n.startswith("mask_") for n in names) == 2  # one per layer
+    assert sum(n.startswith("counts_") for n in names) == 1
+    assert sum(n.startswith("agents_") for n in names) == 1  # stacked agent.fc1.weight
+    index = (tmp_path / "index.md").read_text()
+    for n in names:
+        assert f"(figures/{n})" in index
+    assert not idx.notes
+
+
+def test_figures_skip_cleanly(tmp_path):
+    from analysis.figures import build_figures
+
+    res = tmp_path / "r"
+    write_run(res, "qmix", "3m", "rigl", 0.9, 0, 0.5, n_evals=3)
+    idx = build_figures(load_store(res), tmp_path / "out")
+    index = (tmp_path / "out" / "index.md").read_text()
+    assert "## Skipped" in index and "Mask figures skipped" in index
+    assert "Q estimate figure skipped" in index and "vs sparsity skipped" in index
+    assert len([p for p in idx.files if p.suffix == ".png"]) == 1  # the curve (no smoothing)
+
+
+def test_empty_and_unfinished_stores(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["table1", "--results", str(empty), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "no runs found" in err and "Traceback" not in err
+    assert main(["table5", "--results", str(tmp_path / "nope")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    failed = tmp_path / "failed"
+    write_run(failed, "qmix", "3m", "mast", 0.9, 0, 0.1, status="failed")
+    assert main(["table1", "--results", str(failed), "--out", str(tmp_path / "o")]) == 1
+    assert "No finished sparse runs" in capsys.readouterr().err
+    assert main(["tables", "--results", str(failed), "--out", str(tmp_path / "o")]) == 1
+    assert not (tmp_path / "o" / "table1.md").exists()
+
+
+def test_wandb_source_with_fake_api(store_dir):
+    from analysis.wandb_source import WandbUnavailable, load_wandb
+
+    class FakeRun:
+        def __init__(self, d: Path):
+            self.id = d.name
+            self.name = d.name
+            self.state = "finished"
+            self.job_type = None
+            self.summary = json.loads((d / "summary.json").read_text())
+            self.config = yaml.safe_load((d / "config.yaml").read_text())
+            self.rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+
+        def scan_history(self):
+            return iter(self.rows)
+
+    class FakeApi:
+        def runs(self, path):
+            assert path == "ent/proj"
+            return [FakeRun(d) for d in sorted(store_dir.iterdir())]
+
+    wb = load_wandb("proj", "ent", api=FakeApi())
+    ref = load_store(store_dir)
+    cols = ["run_id", "method", "sparsity", "status", "final_win_rate", "total_size"]
+    pd.testing.assert_frame_equal(wb.runs[cols], ref.runs[cols])
+    assert len(wb.metrics) == len(ref.metrics)
+    assert build_table1(wb).numeric.equals(build_table1(ref).numeric)
+
+    import wandb
+
+    class BrokenApi:
+        def runs(self, path):
+            raise wandb.errors.CommError("network is unreachable")
+
+    with pytest.raises(WandbUnavailable, match="network is unreachable"):
+        load_wandb("proj", None, api=BrokenApi())
+
+
+def test_wandb_without_login(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wbcfg"))
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    rc = main(["table1", "--source", "wandb", "--project", "p", "--entity", "e", "--timeout", "3"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "cannot read W&B runs" in err and "Traceback" not in err
+
+
+def test_cli_subprocess(store_dir, tmp_path):
+    out = tmp_path / "reports"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    p = subprocess.run([sys.executable, "-m", "analysis", "table1", "--results", str(store_dir),
+                        "--out", str(out)], cwd=REPO, capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "| Alg. | Env. | Sp. | Total Size |" in p.stdout and "Traceback" not in p.stderr
+    for ext in ("md", "csv", "tex"):
+        assert (out / f"table1.{ext}").stat().st_size > 0
+    csv = pd.read_csv(out / "table1.csv")
+    r = csv[(csv["Alg."] == "QMIX") & (csv["Env."] == "2s3z")].iloc[0]
+    assert r["MAST (%)"] == pytest.approx(100 * 0.8 / 0.8)
+    assert r"\begin{tabular}" in (out / "table1.tex").read_text()
+
+
+def test_log_wandb_disabled_mode(store_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    rc = main(["table5", "--results", str(store_dir), "--out", str(tmp_path / "o"),
+               "--log-wandb", "--project", "p"])
+    assert rc == 0 and "logged 1 table(s) to W&B" in capsys.readouterr().err
+
+
+def test_tables_without_sweeps_is_not_an_error(tmp_path, capsys):
+    write_run(tmp_path / "r", "qmix", "3m", "mast", 0.9, 0, 0.8)
+    assert main(["tables", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 0
+    assert "no ablation tables" in capsys.readouterr().err
