@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from mast.modules.agents import AgentGRU, RNNAgent
+from mast.modules.agents import AgentGRU, RNNAgent, unroll
 from mast.modules.mixers import QMixer, VDNMixer
 
 
@@ -13,8 +13,8 @@ def test_gru_matches_torch():
     torch.manual_seed(0)
     ours, ref = AgentGRU(5, 7), torch.nn.GRUCell(5, 7)
     with torch.no_grad():
-        ref.weight_ih.copy_(ours.ih.weight), ref.weight_hh.copy_(ours.hh.weight)
-        ref.bias_ih.copy_(ours.ih.bias), ref.bias_hh.copy_(ours.hh.bias)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(ref, name).copy_(getattr(ours, name))
     x, h = torch.randn(4, 5), torch.randn(4, 7)
     torch.testing.assert_close(ours(x, h), ref(x, h))
 
@@ -43,3 +43,16 @@ def test_qmix_is_monotonic_and_vdn_sums():
     assert (qs.grad >= 0).all()
     torch.testing.assert_close(VDNMixer(3, 10)(qs, s), qs.sum(-1))
     assert mixer(torch.randn(2, 7, 3), torch.randn(2, 7, 10)).shape == (2, 7)
+
+
+def test_unroll_equals_stepwise_calls():
+    """The fused unroll (input projections for all steps at once) is the step-by-step agent."""
+    torch.manual_seed(0)
+    for share in (True, False):
+        agent = RNNAgent(6, 4, 3, hidden=8, share_params=share)
+        x = torch.randn(2, 5, 3, 6)
+        h, qs = agent.initial_hidden(2), []
+        for k in range(5):
+            q, h = agent(x[:, k], h)
+            qs.append(q)
+        torch.testing.assert_close(unroll(agent, x), torch.stack(qs, 1))
