@@ -87,9 +87,10 @@ class Experiment:
             raise
         finally:
             self.store.finish(status)
+            summary = self._write_summary(status)
+            self.wandb.summary(summary)
             self.wandb.finish(exit_code=0 if status == "finished" else 1)
             self.progress.close()
-        summary = self._write_summary(status)
         return {"status": status, "run_id": self.run_id,
                 "final_win_rate": summary["final_win_rate"], "dir": str(self.store.dir)}
 
@@ -238,7 +239,6 @@ class Experiment:
                    "status": status, "final_win_rate": float(np.mean(window)) if window else None,
                    "final_window": len(window), "n_evals": len(rows), **self.resources}
         self.store.write_json("summary.json", summary)
-        self.wandb_summary = summary
         return summary
 
     # --- checkpoint / resume ----------------------------------------------------------------------

@@ -74,3 +74,21 @@ def test_resume_matches_uninterrupted_run(tiny_cfg, tmp_path):
     rows_b = [json.loads(x) for x in (b.store.dir / "metrics.jsonl").read_text().splitlines()]
     drop = lambda r: {k: v for k, v in r.items() if not k.startswith("timing/")}  # noqa: E731
     assert [drop(r) for r in rows_a] == [drop(r) for r in rows_b]
+
+
+def test_wandb_offline_run_follows_conventions(tiny_cfg):
+    """A real offline W&B run: one per job, named by run_id, finished, config and summary sent."""
+    from mast.tracking.wandb_sink import init_kwargs
+
+    cfg = tiny_cfg("method=rigl", "wandb.mode=offline", "wandb.project=conv-test")
+    exp = Experiment(cfg)
+    kw = init_kwargs(cfg, exp.run_id, {"sparsity": 0.9}, "/tmp")
+    assert (kw["name"], kw["id"], kw["group"], kw["job_type"]) == (exp.run_id, exp.run_id,
+                                                                  exp.run_id, "rigl")
+    assert kw["tags"] == ["qmix", "3m", "rigl", "sparsity=0.9"] and kw["mode"] == "offline"
+    assert exp.run()["status"] == "finished"
+    runs = list((exp.store.dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1  # one run per job, under the run's own folder
+    log = runs[0].read_bytes()  # wandb's offline record log (protobuf): look for what was sent
+    for sent in (exp.run_id, "sparsity=0.9", "final_win_rate", "test_win_rate", "sparse/mask_change"):
+        assert sent.encode() in log, sent

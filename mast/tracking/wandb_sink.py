@@ -4,7 +4,34 @@ finished. Only the resolved config is sent — never environment variables or ke
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+
+
+def sweep_name() -> str | None:
+    """`<date>_<time>` of the Hydra sweep folder when this job is part of a multirun, else None."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+    except (ImportError, ValueError):  # not launched by Hydra (tests, scripts)
+        return None
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(str(hc.sweep.dir))
+    return f"{sweep_dir.parent.name}_{sweep_dir.name}"
+
+
+def init_kwargs(cfg, run_id: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """Our conventions: group = sweep (or the run), job_type = method, tags algo/map/method/sparsity,
+    name = id = run_id (so a resumed run appends to the same W&B run)."""
+    return dict(
+        project=cfg.wandb.project, entity=cfg.wandb.entity, mode=cfg.wandb.mode,
+        name=run_id, id=run_id, resume="allow",
+        group=cfg.wandb.group or sweep_name() or run_id, job_type=cfg.method.name,
+        tags=[cfg.algo.name, cfg.env.map, cfg.method.name, f"sparsity={config['sparsity']}"],
+        config=config, dir=run_dir)
 
 
 class WandbSink:
@@ -15,12 +42,8 @@ class WandbSink:
         os.environ.setdefault("WANDB_SILENT", "true")
         import wandb
 
-        group = cfg.wandb.group or os.environ.get("MAST_SWEEP_NAME") or run_id
-        self.run = wandb.init(
-            project=cfg.wandb.project, entity=cfg.wandb.entity, mode=cfg.wandb.mode,
-            name=run_id, id=run_id, resume="allow", group=group, job_type=cfg.method.name,
-            tags=[cfg.algo.name, cfg.env.map, cfg.method.name, f"sparsity={config['sparsity']}"],
-            config=config, dir=run_dir, settings=wandb.Settings(console="off"))
+        self.run = wandb.init(**init_kwargs(cfg, run_id, config, run_dir),
+                              settings=wandb.Settings(console="off"))
 
     def log(self, row: dict[str, Any], step: int) -> None:
         if self.run is not None:
