@@ -1,6 +1,8 @@
 """Driver side of ``hydra/launcher=mast_ray``: start or join Ray, check the request fits,
 submit one task per job, report each job as it ends, fail the multirun if any job failed."""
 
+import hashlib
+import importlib
 import logging
 import math
 import os
@@ -39,6 +41,10 @@ _RETURNED_STATUS = {"skipped": SKIPPED, "diverged": DIVERGED, "failed": FAILED}
 
 class ResourceRequestError(CompactHydraException):
     """The per-job request fits on no node of the cluster; nothing was submitted."""
+
+
+class JobConfigError(CompactHydraException):
+    """A job's config failed ``hydra.launcher.validator``; nothing was submitted."""
 
 
 class JobsFailedError(CompactHydraException):
@@ -80,6 +86,7 @@ def launch(
         compose_job(config, hydra_context, list(overrides), initial_job_idx + i, sweep_dir)
         for i, overrides in enumerate(job_overrides)
     ]
+    validate_jobs(conf.validator, jobs)
     shared = cloudpickle.dumps((hydra_context, Singleton.get_state(), task_function))
     start = time.perf_counter()
     with ray_session(conf):
@@ -93,10 +100,46 @@ def launch(
     return summarise(results, time.perf_counter() - start)
 
 
+def validate_jobs(validator: str | None, jobs: list[Job]) -> None:
+    """Run the app's validator on every composed job config, on the driver, before Ray starts."""
+    if not validator:
+        return
+    module, _, name = validator.rpartition(".")
+    check = getattr(importlib.import_module(module), name)
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    try:
+        for job in jobs:
+            hydra_config.set_config(job.config)
+            try:
+                check(job.config)
+            except Exception as error:
+                raise JobConfigError(
+                    f"job {job.idx} ({job.label}): {error}. No job was started."
+                ) from None
+    finally:
+        hydra_config.cfg = previous
+
+
 def absolute_sweep_dir(config: DictConfig) -> Path:
     """``hydra.sweep.dir``, made absolute from ``hydra.runtime.cwd``: workers write there."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
     return sweep_dir if sweep_dir.is_absolute() else Path(config.hydra.runtime.cwd) / sweep_dir
+
+
+MAX_NAME = 160  # file systems refuse path components over 255 bytes
+
+
+def bounded_path(path: str) -> str:
+    """Shorten each over-long component (many overrides in ``override_dirname``) to a readable
+    prefix plus a hash of the whole, so distinct jobs keep distinct folders."""
+    parts = []
+    for part in path.split("/"):
+        if len(part.encode()) > MAX_NAME:
+            digest = hashlib.sha1(part.encode()).hexdigest()[:10]
+            part = f"{part.encode()[: MAX_NAME - 12].decode(errors='ignore')}_{digest}"
+        parts.append(part)
+    return "/".join(parts)
 
 
 def compose_job(
@@ -119,6 +162,10 @@ def compose_job(
         subdir = str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))
     finally:
         hydra_config.cfg = previous
+    if subdir != (short := bounded_path(subdir)):
+        subdir = short
+        with read_write(sweep_config.hydra):
+            sweep_config.hydra.sweep.subdir = short  # the worker's run_job creates this folder
     label = " ".join(filter_overrides(overrides))
     return Job(idx=idx, label=label, config=sweep_config, job_dir=sweep_dir / subdir)
 

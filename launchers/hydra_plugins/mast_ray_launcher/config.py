@@ -19,6 +19,8 @@ class MastRayLauncherConf:
     ``runtime_env`` goes to ``ray.init``; ``init_kwargs`` too (with ``address=local``: size of the
     private instance, e.g. ``{num_cpus: 8, num_gpus: 1}``). ``log_to_driver`` streams every
     worker's output to this console; off by default, each job's log is in its own folder.
+    ``validator``: dotted path of a function ``f(job_config)`` that raises on bad input; it runs
+    on the driver for every job before Ray starts, so one bad job stops the sweep before any work.
     """
 
     _target_: str = "hydra_plugins.mast_ray_launcher.mast_ray_launcher.MastRayLauncher"
@@ -30,6 +32,7 @@ class MastRayLauncherConf:
     init_kwargs: dict[str, Any] = field(default_factory=dict)
     include_dashboard: bool = False
     log_to_driver: bool = False
+    validator: str | None = None
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="mast_ray", node=MastRayLauncherConf)

@@ -1,0 +1,49 @@
+"""The real entry point through the Ray launcher: `python run.py -m ...` on a private local Ray
+instance with the real SMAX environment (tiny budgets). Bad input in any job stops the sweep
+before Ray starts; a job that raises inside training leaves its traceback while the others
+finish; relaunching skips what finished."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import ROOT, TINY
+
+
+def run_sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    command = [sys.executable, "run.py", "-m", *TINY, *overrides,
+               f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_bad_value_in_one_job_stops_the_sweep_before_ray(tmp_path):
+    done = run_sweep(tmp_path, "sparsity=0.5,1.0")
+    assert done.returncode != 0
+    assert "sparsity=1.0 is out of range; allowed: 0 <= sparsity < 1" in done.stderr
+    assert "No job was started" in done.stderr
+    assert "Started a local Ray instance" not in done.stdout + done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_failed_job_keeps_traceback_others_finish_and_relaunch_skips(tmp_path):
+    # t_max=200 ends long before the test hook fires at 1000; t_max=2000 raises inside training
+    sweep = ("seed=0", "t_max=200,2000", "fail_at_t_env=1000")
+    first = run_sweep(tmp_path, *sweep)
+    out = first.stdout + first.stderr
+    assert first.returncode != 0
+    assert "] done " in out and "t_max=200" in out
+    assert "] FAILED " in out and "1 of 2 jobs failed" in out
+    errors = list((tmp_path / "sweep").glob("*/error.txt"))  # long override lists: hashed names
+    assert len(errors) == 1 and str(errors[0]) in first.stderr  # the summary points at it
+    error = errors[0].read_text()
+    assert "Traceback (most recent call last)" in error and "fail_at_t_env=1000 reached" in error
+    finished = [p for p in (tmp_path / "results").iterdir() if '"finished"' in
+                (p / "manifest.json").read_text()]
+    assert len(finished) == 1
+    again = run_sweep(tmp_path, *sweep)
+    assert "] skipped " in again.stdout + again.stderr  # t_max=200 is found and not rerun
+    assert again.returncode != 0  # t_max=2000 resumes from its checkpoint and fails again
