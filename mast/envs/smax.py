@@ -107,7 +107,7 @@ def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: floa
         state = jax.tree.map(lambda old, new: jnp.where(done, old, new), state, new_state)
         obs, ws, avail = observe(state)
         reward = jnp.where(done, 0.0, rewards[agents[0]] * reward_scale)
-        won = enemies_dead & ~done
+        won = enemies_dead & ~allies_dead & ~done  # both teams dead in one step: a draw (SMAC)
         return state, obs, ws, avail, reward, terminated & ~done, finished & ~terminated & ~done, won
 
     reset_v = jax.jit(jax.vmap(reset_one))
