@@ -126,8 +126,9 @@ class Experiment:
     def _widths(self) -> Widths:
         """Tiny: shrink every hidden width by one factor so the parameter count matches the
         sparse model of the same sparsity (uniform distribution, biases dense)."""
+        configured = Widths.from_config(self.cfg)
         if not self.cfg.method.tiny:
-            return Widths()
+            return configured
         from mast.sparse import solve_width_scale, target_param_count
 
         learner_cls = LEARNERS.get(self.cfg.algo.learner)
@@ -135,10 +136,10 @@ class Experiment:
         def build(w: Widths) -> torch.nn.Module:
             return learner_cls.build_nets(self.cfg, self.spec, w)
 
-        full = build(Widths())
+        full = build(configured)
         target = target_param_count(full, self.sparsity, tuple(self.cfg.method.exempt))
-        count = lambda c: sum(p.numel() for p in build(Widths().scaled(c)).parameters())  # noqa: E731
-        return Widths().scaled(solve_width_scale(count, target))
+        count = lambda c: sum(p.numel() for p in build(configured.scaled(c)).parameters())  # noqa: E731
+        return configured.scaled(solve_width_scale(count, target))
 
     # --- the loop -------------------------------------------------------------------------------
     def _train(self) -> None:

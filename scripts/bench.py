@@ -51,7 +51,7 @@ def bench_runner(cfg, n_envs_list: list[int], calls: int) -> dict:
     out = {}
     for n_envs in n_envs_list:
         env = make_env(cfg, n_envs)
-        learner = build_learner(cfg, env.spec, torch.device("cpu"), Widths(), 0.0)
+        learner = build_learner(cfg, env.spec, torch.device("cpu"), Widths.from_config(cfg), 0.0)
         runner = EpisodeRunner(env, learner.agent, env.spec, torch.device("cpu"), 0)
         runner.run(0.5)  # compile
         steps, start = 0, time.perf_counter()
@@ -67,7 +67,7 @@ def bench_updates(map_name: str, sparsity: float, rounds: int, block: int) -> di
     cfgs = {m: config(f"method={m}", *common) for m in ("dense", "rigl")}
     env = make_env(cfgs["dense"], 32)
     dev = torch.device("cpu")
-    learners = {m: build_learner(c, env.spec, dev, Widths(), sparsity if m == "rigl" else 0.0)
+    learners = {m: build_learner(c, env.spec, dev, Widths.from_config(c), sparsity if m == "rigl" else 0.0)
                 for m, c in cfgs.items()}
     runner = EpisodeRunner(env, learners["dense"].agent, env.spec, dev, 0)
     episodes = runner.run(1.0)[0] + runner.run(1.0)[0]  # 64 random episodes, shared by both

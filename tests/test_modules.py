@@ -56,3 +56,20 @@ def test_unroll_equals_stepwise_calls():
             q, h = agent(x[:, k], h)
             qs.append(q)
         torch.testing.assert_close(unroll(agent, x), torch.stack(qs, 1))
+
+
+def test_network_widths_come_from_the_config():
+    from mast.envs.base import EnvSpec
+    from mast.learners import build_learner
+    from mast.learners.base import Widths
+
+    from .conftest import compose_cfg
+
+    cfg = compose_cfg(["algo=wqmix", "agent.rnn_hidden_dim=16", "algo.mixing_embed_dim=8",
+                       "algo.hypernet_hidden_dim=12", "algo.central_hidden_dim=20"])
+    spec = EnvSpec(n_agents=3, obs_dim=30, state_dim=48, n_actions=9, episode_limit=60)
+    nets = build_learner(cfg, spec, torch.device("cpu"), Widths.from_config(cfg), 0.0).nets
+    assert nets["agent"].rnn.weight_hh.shape == (48, 16)
+    assert nets["mixer"].hyper_w1[0].weight.shape == (12, 48)
+    assert nets["mixer"].hyper_b1.weight.shape == (8, 48)
+    assert nets["central_mixer"].V[0].weight.shape == (20, 48)

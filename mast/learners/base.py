@@ -31,6 +31,11 @@ class Widths:
     hypernet: int = 64
     central: int = 256
 
+    @classmethod
+    def from_config(cls, cfg) -> Widths:
+        return cls(rnn=cfg.agent.rnn_hidden_dim, embed=cfg.algo.mixing_embed_dim,
+                   hypernet=cfg.algo.hypernet_hidden_dim, central=cfg.algo.central_hidden_dim)
+
     def scaled(self, c: float) -> Widths:
         return Widths(*(max(1, round(c * w)) for w in (self.rnn, self.embed, self.hypernet,
                                                         self.central)))

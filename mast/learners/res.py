@@ -1,7 +1,11 @@
 """RES (Pan et al. 2021): the target's max is replaced by a softmax (β) over the joint actions
 that change one agent's action from the greedy joint action — values from the target mixer,
 weights from the online mixer — and the loss adds λ_RES·(Q_tot − G_t)² with G_t the discounted
-Monte-Carlo return, which keeps Q_tot from drifting above what the team actually gets."""
+Monte-Carlo return, which keeps Q_tot from drifting above what the team actually gets.
+
+RES's softmax *is* its operator, so `method.operator` (and the operator ablations) do not apply to
+`algo=res`: MAST-RES keeps RES's target and adds hybrid TD(λ), dual buffers and RigL (paper A.5).
+The Monte-Carlo return of a truncated episode has no bootstrap, as in RES's reference code."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ class WQMIXLearner(QLearner):
         q_star = self.nets["central_mixer"](qc[:, :-1].gather(-1, act).squeeze(-1),
                                             batch.state[:, :-1])
         y = self.td_targets(batch, self.next_values(batch, inputs, q), t_env)
-        w = self._weights(batch, q, qc, q_tot, y)
+        w = self._weights(batch, q, q_tot, y)
         mask = batch.mask
         td = (q_tot - y) * mask
         qmix_loss = (w * td ** 2).sum() / mask.sum()
@@ -53,13 +53,15 @@ class WQMIXLearner(QLearner):
         return qmix_loss + self.cfg.algo.central_loss_weight * central_loss, stats
 
     @torch.no_grad()
-    def _weights(self, batch, q, qc, q_tot, y) -> torch.Tensor:
+    def _weights(self, batch, q, q_tot, y) -> torch.Tensor:
         alpha = self.cfg.algo.wqmix_alpha
         if self.cfg.algo.weighting == "ow":
             return torch.where(q_tot < y, 1.0, alpha)
         avail = batch.avail[:, :-1]
         greedy = q[:, :-1].masked_fill(~avail, -1e9).argmax(-1)  # [B, T, n]
         is_greedy = (greedy == batch.actions).all(-1)
-        q_star_greedy = self.nets["central_mixer"](
-            qc[:, :-1].gather(-1, greedy.unsqueeze(-1)).squeeze(-1), batch.state[:, :-1])
+        qc_target = unroll(self.target["central_agent"],  # CW compares with the target Q*(s, û)
+                           batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions))
+        q_star_greedy = self.target["central_mixer"](
+            qc_target[:, :-1].gather(-1, greedy.unsqueeze(-1)).squeeze(-1), batch.state[:, :-1])
         return torch.where(is_greedy | (y > q_star_greedy), 1.0, alpha)
