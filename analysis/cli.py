@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="upload the tables as wandb.Table in a run with job_type analysis")
     common.add_argument("--mask-methods", default="mast",
                         help="comma-separated methods whose masks are drawn (figures)")
+    common.add_argument("--mask-layers", default="agent.*",
+                        help="comma-separated fnmatch patterns of layers drawn as heat-maps "
+                             "(default agent.*; '*' for every layer)")
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in COMMANDS.items():
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if cmd in ("figures", "all"):
         from .figures import build_figures
         methods = [m.strip() for m in args.mask_methods.split(",") if m.strip()]
-        idx = build_figures(store, out, methods)
+        layers = tuple(p.strip() for p in args.mask_layers.split(",") if p.strip())
+        idx = build_figures(store, out, methods, layers)
         images = [p for p in idx.files if p.suffix == ".png"]
         written += idx.files
         print(f"{len(images)} figure(s) in {out / 'figures'}; index: {out / 'index.md'}")

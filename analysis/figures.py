@@ -8,6 +8,7 @@ with a note in the index.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import warnings
 from collections import defaultdict
@@ -37,6 +38,7 @@ from .select import (  # noqa: E402
 from .store import Store, snapshot_label  # noqa: E402
 
 WINDOW, ORDER, MIN_POINTS = 21, 2, 5
+MASK_LAYERS = ("agent.*",)  # heat-maps of the agent network by default (paper Fig. 11, 20-22)
 MAX_AGENTS_SHOWN = 8
 COLORS = {"dense": "black", "tiny": "tab:gray", "static": "tab:brown", "set": "tab:orange",
           "rigl": "tab:green", "rlx2": "tab:purple", "mast": "tab:red"}
@@ -241,7 +243,8 @@ def _mask_runs(store: Store, sel: dict, methods: list[str]) -> list[tuple[tuple,
     return picked
 
 
-def mask_figures(store: Store, sel: dict, out: Path, idx: Index, methods: list[str]) -> None:
+def mask_figures(store: Store, sel: dict, out: Path, idx: Index, methods: list[str],
+                 layer_patterns: tuple[str, ...] = MASK_LAYERS) -> None:
     sec_maps = "Mask heat-maps (light = connection; Fig. 11, 20-22)"
     sec_counts = "Sorted per-neuron connection counts (Fig. 19, 23-25)"
     sec_agents = "Per-agent densities of stacked agent layers (Fig. 12a)"
@@ -262,7 +265,11 @@ def mask_figures(store: Store, sel: dict, out: Path, idx: Index, methods: list[s
         if not snaps:
             continue
         head = f"{algo_label(algo)} {mp} {pct(sp)} {method_label(m)} ({rid})"
-        layers = list(dict.fromkeys(k for _, d in snaps for k in d))
+        layers = [k for k in dict.fromkeys(k for _, d in snaps for k in d)
+                  if any(fnmatch.fnmatch(k, p) for p in layer_patterns)]
+        if not layers:
+            idx.notes.append(f"{rid}: no mask layer matches {', '.join(layer_patterns)}.")
+            continue
         for layer in layers:
             present = [(lab, d[layer]) for lab, d in snaps if layer in d]
             n_ag = present[0][1].shape[0] if present[0][1].ndim == 3 else 1
@@ -354,7 +361,8 @@ def write_index(store: Store, out: Path, idx: Index) -> Path:
     return path
 
 
-def build_figures(store: Store, out: Path, mask_methods: list[str] | None = None) -> Index:
+def build_figures(store: Store, out: Path, mask_methods: list[str] | None = None,
+                  mask_layers: tuple[str, ...] = MASK_LAYERS) -> Index:
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     idx = Index()
@@ -365,6 +373,6 @@ def build_figures(store: Store, out: Path, mask_methods: list[str] | None = None
         training_curves(store, sel, out, idx)
         sparsity_sweep(store, sel, out, idx)
         q_estimates(store, sel, out, idx)
-        mask_figures(store, sel, out, idx, list(mask_methods or ["mast"]))
+        mask_figures(store, sel, out, idx, list(mask_methods or ["mast"]), mask_layers)
     idx.files.append(write_index(store, out, idx))
     return idx

@@ -336,13 +336,15 @@ def test_figures(store, tmp_path):
     assert sum(n.startswith("curves_") for n in names) == len(ROWS)
     assert sum(n.startswith("qest_") for n in names) == len(ROWS)
     assert names.count("sparsity_qmix_3m.png") == 1 and "sparsity_wqmix_3m.png" not in names
-    assert sum(n.startswith("mask_") for n in names) == 2  # one per layer
+    assert sum(n.startswith("mask_") for n in names) == 1  # agent layers only, by default
     assert sum(n.startswith("counts_") for n in names) == 1
     assert sum(n.startswith("agents_") for n in names) == 1  # stacked agent.fc1.weight
     index = (tmp_path / "index.md").read_text()
     for n in names:
         assert f"(figures/{n})" in index
     assert not idx.notes
+    every = build_figures(store, tmp_path / "all", mask_layers=("*",))
+    assert sum(p.name.startswith("mask_") for p in every.files) == 2  # one per layer
 
 
 def test_figures_skip_cleanly(tmp_path):
