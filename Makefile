@@ -29,7 +29,7 @@ test-all: install
 	$(BIN)/python -m pytest -q -m ''
 
 lint: install
-	$(BIN)/ruff check mast analysis launchers tests run.py
+	$(BIN)/ruff check mast analysis launchers tests scripts run.py
 
 table1: install
 	$(BIN)/python -m analysis table1 --results $(RESULTS) --out reports

@@ -75,7 +75,7 @@ def bench_updates(map_name: str, sparsity: float, rounds: int, block: int) -> di
     batches = [collate([episodes[i] for i in rng.choice(64, 32, replace=False)], dev)
                for _ in range(8)]
     times: dict[str, list[float]] = {m: [] for m in learners}
-    for m, learner in learners.items():  # warm-up
+    for learner in learners.values():  # warm-up
         learner.update(batches[0], 0)
     for _ in range(rounds):
         for m, learner in learners.items():

@@ -10,7 +10,7 @@ them) and `reset()` starts a new batch of episodes, which keeps episodes aligned
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
@@ -49,7 +49,7 @@ def episode_limit_for(map_name: str) -> int:
     return SMAC_EPISODE_LIMITS.get(map_name, DEFAULT_EPISODE_LIMIT)
 
 
-@lru_cache(maxsize=None)
+@cache
 def smax_env_spec(map_name: str, episode_limit: int | None = None) -> EnvSpec:
     """Shapes of a SMAX map without stepping it (used by accounting and config validation)."""
     limit = episode_limit or episode_limit_for(map_name)
@@ -64,7 +64,7 @@ def smax_env_spec(map_name: str, episode_limit: int | None = None) -> EnvSpec:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: float):
     """Jitted (reset, step) over n_envs environments. Cached so tests share one compile."""
     import jax
