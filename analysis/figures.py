@@ -13,7 +13,9 @@ import re
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -43,6 +45,11 @@ MAX_AGENTS_SHOWN = 8
 COLORS = {"dense": "black", "tiny": "tab:gray", "static": "tab:brown", "set": "tab:orange",
           "rigl": "tab:green", "rlx2": "tab:purple", "mast": "tab:red"}
 METHOD_ORDER = ["dense", "tiny", "static", "set", "rigl", "rlx2", "mast"]
+Q_KEY, RET_KEY = "test/q_estimate", "test/return_discounted"
+SEC_SWEEP = "Final win rate vs sparsity (Fig. 8)"
+SEC_MAPS = "Mask heat-maps (light = connection; Fig. 11, 20-22)"
+SEC_COUNTS = "Sorted per-neuron connection counts (Fig. 19, 23-25)"
+SEC_AGENTS = "Per-agent densities of stacked agent layers (Fig. 12a)"
 
 
 @dataclass
@@ -99,91 +106,110 @@ def _save(fig, out: Path, name: str, idx: Index, section: str, caption: str) -> 
 
 
 def _ordered_methods(methods) -> list[str]:
-    ms = list(dict.fromkeys(methods))
-    return sorted(ms, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else 99, m))
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return sorted(dict.fromkeys(methods), key=lambda m: (rank.get(m, 99), m))
 
 
 def _curves(store: Store, run_ids: list[str], metric: str):
-    out = []
-    for rid in run_ids:
-        s = store.series(rid, metric)
-        if len(s):
-            out.append((s["t_env"].to_numpy(), s["value"].to_numpy()))
-    return out
+    series = (store.series(rid, metric) for rid in run_ids)
+    return [(s["t_env"].to_numpy(), s["value"].to_numpy()) for s in series if len(s)]
 
 
-def _row_methods(cells: dict, dense: dict, row: tuple) -> dict[str, list[str]]:
+def _row_methods(sel: dict, row: tuple) -> dict[str, list[str]]:
     algo, mp, sp = row
-    runs = {m: ids for (a, p, s, m), ids in cells.items() if (a, p, s) == row and ids}
-    if dense.get((algo, mp)):
-        runs[DENSE] = dense[(algo, mp)]
+    runs = {m: ids for (a, p, s, m), ids in sel["cells"].items() if (a, p, s) == row and ids}
+    if sel["dense"].get((algo, mp)):
+        runs[DENSE] = sel["dense"][(algo, mp)]
     return {m: runs[m] for m in _ordered_methods(runs)}
 
 
-def training_curves(store: Store, sel: dict, out: Path, idx: Index) -> None:
-    section = "Training curves (test win rate vs environment steps; Fig. 13-15)"
-    if not store.has_metric("test_win_rate"):
-        idx.notes.append("Training curves skipped: no test_win_rate in metrics.")
-        return
+def _style(ax, legend_size: int = 8, **labels) -> None:
+    """Axis labels, grid and legend shared by the line plots."""
+    ax.set(**labels)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
+class _RowPlot(NamedTuple):
+    """A kind of per-row figure: where it goes, its file stem, y label, legend and caption."""
+
+    section: str
+    stem: str
+    ylabel: str
+    legend_size: int
+    caption: str
+
+
+CURVES = _RowPlot("Training curves (test win rate vs environment steps; Fig. 13-15)", "curves",
+                  "test win rate (%)", 8, f"mean over seeds (Savitzky-Golay, window {WINDOW}, "
+                  f"order {ORDER}), band ±1 std")
+QEST = _RowPlot("Q estimate vs discounted return (Fig. 5b)", "qest", "value", 7,
+                "Q estimate (solid) vs discounted return (dotted), mean over seeds")
+
+
+def _row_figures(sel: dict, out: Path, idx: Index, plot: _RowPlot, draw) -> int:
+    """Figures of the table rows, method by method with ``draw(ax, method, run_ids) -> bool``;
+    rows where nothing is drawn are dropped.  Returns the number saved."""
     made = 0
     for row in table_rows(sel["cells"]):
         algo, mp, sp = row
         fig, ax = plt.subplots(figsize=(6, 4))
-        drawn = False
-        for m, ids in _row_methods(sel["cells"], sel["dense"], row).items():
-            band = seed_band(_curves(store, ids, "test_win_rate"))
-            if band is None:
-                continue
-            t, mean, sd, n = band
-            c = COLORS.get(m)
-            ax.plot(t, 100 * mean, color=c, ls="--" if m == DENSE else "-",
-                    label=f"{method_label(m)} (n={n})")
-            ax.fill_between(t, 100 * (mean - sd), 100 * (mean + sd), color=c, alpha=0.15, lw=0)
-            drawn = True
-        if not drawn:
+        drawn = [draw(ax, m, ids) for m, ids in _row_methods(sel, row).items()]
+        if not any(drawn):
             plt.close(fig)
             continue
-        ax.set(xlabel="environment steps (t_env)", ylabel="test win rate (%)",
+        _style(ax, plot.legend_size, xlabel="environment steps (t_env)", ylabel=plot.ylabel,
                title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        _save(fig, out, _slug("curves", algo, mp, "sp" + pct(sp).rstrip("%")), idx, section,
-              f"{algo_label(algo)} {mp} {pct(sp)}: mean over seeds (Savitzky-Golay, window "
-              f"{WINDOW}, order {ORDER}), band ±1 std")
+        _save(fig, out, _slug(plot.stem, algo, mp, "sp" + pct(sp).rstrip("%")), idx,
+              plot.section, f"{algo_label(algo)} {mp} {pct(sp)}: {plot.caption}")
         made += 1
-    if not made:
+    return made
+
+
+def _draw_win_rate(store: Store, ax, m: str, ids: list[str]) -> bool:
+    """Mean test win rate over seeds with a ±1 std band."""
+    band = seed_band(_curves(store, ids, "test_win_rate"))
+    if band is None:
+        return False
+    t, mean, sd, n = band
+    c = COLORS.get(m)
+    ax.plot(t, 100 * mean, color=c, ls="--" if m == DENSE else "-",
+            label=f"{method_label(m)} (n={n})")
+    ax.fill_between(t, 100 * (mean - sd), 100 * (mean + sd), color=c, alpha=0.15, lw=0)
+    return True
+
+
+def training_curves(store: Store, sel: dict, out: Path, idx: Index) -> None:
+    if not store.has_metric("test_win_rate"):
+        idx.notes.append("Training curves skipped: no test_win_rate in metrics.")
+        return
+    if not _row_figures(sel, out, idx, CURVES, partial(_draw_win_rate, store)):
         idx.notes.append("Training curves skipped: no finished run has test_win_rate curves.")
 
 
 def sparsity_sweep(store: Store, sel: dict, out: Path, idx: Index) -> None:
-    section = "Final win rate vs sparsity (Fig. 8)"
     by_am: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for (algo, mp, sp, m), ids in sel["cells"].items():
         vals = values_of(store, ids)
         if vals:
-            sd = agg.std(vals)
-            by_am[(algo, mp)][m].append((sp, 100 * np.mean(vals), 0.0 if np.isnan(sd) else
-                                         100 * sd))
-    made = 0
-    for (algo, mp) in sorted(by_am, key=lambda k: (order_algos([x[0] for x in by_am]).index(
-            k[0]), order_maps([x[1] for x in by_am]).index(k[1]))):
+            sd = 100 * agg.std(vals)
+            by_am[(algo, mp)][m].append((sp, 100 * np.mean(vals), 0.0 if np.isnan(sd) else sd))
+    made, algos, maps = 0, order_algos(k[0] for k in by_am), order_maps(k[1] for k in by_am)
+    for algo, mp in sorted(by_am, key=lambda k: (algos.index(k[0]), maps.index(k[1]))):
         methods = by_am[(algo, mp)]
         if max(len({p[0] for p in pts}) for pts in methods.values()) < 2:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         for m in _ordered_methods(methods):
-            pts = sorted(methods[m])
-            xs = [100 * p[0] for p in pts]
-            ax.errorbar(xs, [p[1] for p in pts], yerr=[p[2] for p in pts], color=COLORS.get(m),
+            sps, means, sds = zip(*sorted(methods[m]), strict=True)
+            ax.errorbar([100 * x for x in sps], means, yerr=sds, color=COLORS.get(m),
                         marker="o", capsize=3, label=method_label(m))
         dvals = values_of(store, sel["dense"].get((algo, mp), []))
         if dvals:
             ax.axhline(100 * np.mean(dvals), color="black", ls="--", label="Dense")
-        ax.set(xlabel="sparsity (%)", ylabel="final win rate (%)",
+        _style(ax, xlabel="sparsity (%)", ylabel="final win rate (%)",
                title=f"{algo_label(algo)} {mp}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        _save(fig, out, _slug("sparsity", algo, mp), idx, section,
+        _save(fig, out, _slug("sparsity", algo, mp), idx, SEC_SWEEP,
               f"{algo_label(algo)} {mp}: mean ± std over seeds of the final win rate")
         made += 1
     if not made:
@@ -191,37 +217,22 @@ def sparsity_sweep(store: Store, sel: dict, out: Path, idx: Index) -> None:
                          "two or more sparsity levels.")
 
 
+def _draw_q(store: Store, ax, m: str, ids: list[str]) -> bool:
+    """Mean Q estimate (solid) and discounted return (dotted) of a method's seeds."""
+    q, r = seed_band(_curves(store, ids, Q_KEY)), seed_band(_curves(store, ids, RET_KEY))
+    if q is None or r is None:
+        return False
+    c = COLORS.get(m)
+    ax.plot(q[0], q[1], color=c, label=f"{method_label(m)} Q estimate")
+    ax.plot(r[0], r[1], color=c, ls=":", label=f"{method_label(m)} discounted return")
+    return True
+
+
 def q_estimates(store: Store, sel: dict, out: Path, idx: Index) -> None:
-    section = "Q estimate vs discounted return (Fig. 5b)"
-    qk, rk = "test/q_estimate", "test/return_discounted"
-    if not (store.has_metric(qk) and store.has_metric(rk)):
-        idx.notes.append(f"Q estimate figure skipped: metrics lack `{qk}` or `{rk}`.")
+    if not (store.has_metric(Q_KEY) and store.has_metric(RET_KEY)):
+        idx.notes.append(f"Q estimate figure skipped: metrics lack `{Q_KEY}` or `{RET_KEY}`.")
         return
-    made = 0
-    for row in table_rows(sel["cells"]):
-        algo, mp, sp = row
-        fig, ax = plt.subplots(figsize=(6, 4))
-        drawn = False
-        for m, ids in _row_methods(sel["cells"], sel["dense"], row).items():
-            q, r = seed_band(_curves(store, ids, qk)), seed_band(_curves(store, ids, rk))
-            if q is None or r is None:
-                continue
-            c = COLORS.get(m)
-            ax.plot(q[0], q[1], color=c, label=f"{method_label(m)} Q estimate")
-            ax.plot(r[0], r[1], color=c, ls=":", label=f"{method_label(m)} discounted return")
-            drawn = True
-        if not drawn:
-            plt.close(fig)
-            continue
-        ax.set(xlabel="environment steps (t_env)", ylabel="value",
-               title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        _save(fig, out, _slug("qest", algo, mp, "sp" + pct(sp).rstrip("%")), idx, section,
-              f"{algo_label(algo)} {mp} {pct(sp)}: Q estimate (solid) vs discounted return "
-              "(dotted), mean over seeds")
-        made += 1
-    if not made:
+    if not _row_figures(sel, out, idx, QEST, partial(_draw_q, store)):
         idx.notes.append("Q estimate figure skipped: no finished run logs both metrics.")
 
 
@@ -231,116 +242,129 @@ def _load_masks(path: Path) -> dict[str, np.ndarray]:
 
 
 def _mask_runs(store: Store, sel: dict, methods: list[str]) -> list[tuple[tuple, str]]:
+    """(cell, run) pairs: per cell of ``methods``, its run with snapshots and the lowest seed."""
     runs = store.runs.set_index("run_id")
     picked = []
     for key in sorted(sel["cells"], key=str):
-        if key[3] not in methods:
-            continue
         ids = [r for r in sel["cells"][key] if r in store.masks]
-        if ids:
-            rid = min(ids, key=lambda r: (str(runs.at[r, "seed"]), r))
-            picked.append((key, rid))
+        if key[3] in methods and ids:
+            picked.append((key, min(ids, key=lambda r: (str(runs.at[r, "seed"]), r))))
     return picked
+
+
+def _snapshots(store: Store, rid: str, idx: Index) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """(label, masks) of each readable snapshot of a run; unreadable files become notes."""
+    snaps = []
+    for f in store.masks[rid]:
+        try:
+            snaps.append((snapshot_label(f), _load_masks(f)))
+        except (OSError, ValueError) as e:
+            idx.notes.append(f"{f}: unreadable mask snapshot ({e.__class__.__name__}).")
+    return snaps
+
+
+def _heatmap(out: Path, idx: Index, rid: str, head: str, layer: str,
+             present: list[tuple[str, np.ndarray]]) -> None:
+    """One layer's masks: a column per snapshot, a row per agent (at most MAX_AGENTS_SHOWN)."""
+    n_ag = present[0][1].shape[0] if present[0][1].ndim == 3 else 1
+    shown = min(n_ag, MAX_AGENTS_SHOWN)
+    fig, axes = plt.subplots(shown, len(present), squeeze=False,
+                             figsize=(2.2 * len(present) + 0.5, 2.0 * shown + 0.4))
+    for j, (lab, arr) in enumerate(present):
+        for a in range(shown):
+            img = arr[a] if arr.ndim == 3 else arr
+            ax = axes[a][j]
+            ax.imshow(img, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+            ax.set(xticks=[], yticks=[])
+            if a == 0:
+                ax.set_title(f"{lab}\ndensity {img.mean():.3f}", fontsize=7)
+            if j == 0 and arr.ndim == 3:
+                ax.set_ylabel(f"agent {a + 1}", fontsize=7)
+    fig.suptitle(f"{layer} — {head}", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    more = f" (first {shown} of {n_ag} agents)" if shown < n_ag else ""
+    _save(fig, out, _slug("mask", rid, layer), idx, SEC_MAPS,
+          f"{head}: `{layer}` rows = outputs, columns = inputs{more}")
+
+
+def _connection_counts(out: Path, idx: Index, rid: str, head: str, layers: list[str],
+                       snaps: list[tuple[str, dict]]) -> None:
+    """Connections per output / input dimension, sorted, a line per snapshot (agent 1)."""
+    fig, axes = plt.subplots(len(layers), 2, squeeze=False, figsize=(8, 2.2 * len(layers) + 0.4))
+    for i, layer in enumerate(layers):
+        for lab, d in snaps:
+            if layer not in d:
+                continue
+            arr = d[layer][0] if d[layer].ndim == 3 else d[layer]
+            axes[i][0].plot(np.sort(arr.sum(axis=1))[::-1], label=lab)
+            axes[i][1].plot(np.sort(arr.sum(axis=0))[::-1], label=lab)
+        stacked = " (agent 1)" if snaps[-1][1].get(layer, np.zeros((1, 1))).ndim == 3 else ""
+        axes[i][0].set_title(f"{layer}{stacked}: output dims", fontsize=8)
+        axes[i][1].set_title(f"{layer}{stacked}: input dims", fontsize=8)
+        axes[i][0].set_ylabel("connections", fontsize=7)
+    axes[0][0].legend(fontsize=6)
+    for ax in axes[-1]:
+        ax.set_xlabel("dimension (sorted, descending)", fontsize=7)
+    fig.tight_layout()
+    _save(fig, out, _slug("counts", rid), idx, SEC_COUNTS,
+          f"{head}: nonzero connections per output / input dimension, descending")
+
+
+def _agent_densities(out: Path, idx: Index, rid: str, head: str,
+                     snaps: list[tuple[str, dict]]) -> bool:
+    """Per-agent densities at the last snapshot; False if no layer is stacked (shared net)."""
+    lab, last = snaps[-1]
+    stacked = {k: v.reshape(v.shape[0], -1) for k, v in last.items() if v.ndim == 3}
+    if not stacked:
+        return False
+    dens = {k: v.mean(axis=1) for k, v in stacked.items()}
+    n_ag = next(iter(stacked.values())).shape[0]
+    same = [v for v in stacked.values() if v.shape[0] == n_ag]  # pooled: as many agents
+    dens["all stacked layers"] = sum(v.sum(1) for v in same) / sum(v.shape[1] for v in same)
+    fig, axes = plt.subplots(1, len(dens), squeeze=False, figsize=(2.6 * len(dens) + 0.5, 2.8))
+    for ax, (k, d) in zip(axes[0], dens.items(), strict=True):
+        agents = np.arange(1, len(d) + 1)
+        ax.bar(agents, d, color="tab:red")
+        ax.set_title(k, fontsize=7)
+        ax.set_xlabel("agent", fontsize=7)
+        ax.set_xticks(agents)
+    axes[0][0].set_ylabel("density", fontsize=7)
+    fig.suptitle(f"{head}, {lab}", fontsize=8)
+    fig.tight_layout()
+    _save(fig, out, _slug("agents", rid), idx, SEC_AGENTS,
+          f"{head}: density of each agent's slice of the stacked layers at {lab}")
+    return True
+
+
+def _run_mask_figures(store: Store, out: Path, idx: Index, key: tuple, rid: str,
+                      layer_patterns: tuple[str, ...]) -> bool:
+    """All mask figures of one run; True if it had stacked layers (agent densities drawn)."""
+    algo, mp, sp, m = key
+    snaps = _snapshots(store, rid, idx)
+    if not snaps:
+        return False
+    head = f"{algo_label(algo)} {mp} {pct(sp)} {method_label(m)} ({rid})"
+    layers = [k for k in dict.fromkeys(k for _, d in snaps for k in d)
+              if any(fnmatch.fnmatch(k, p) for p in layer_patterns)]
+    if not layers:
+        idx.notes.append(f"{rid}: no mask layer matches {', '.join(layer_patterns)}.")
+        return False
+    for layer in layers:
+        _heatmap(out, idx, rid, head, layer, [(lab, d[layer]) for lab, d in snaps if layer in d])
+    _connection_counts(out, idx, rid, head, layers, snaps)
+    return _agent_densities(out, idx, rid, head, snaps)
 
 
 def mask_figures(store: Store, sel: dict, out: Path, idx: Index, methods: list[str],
                  layer_patterns: tuple[str, ...] = MASK_LAYERS) -> None:
-    sec_maps = "Mask heat-maps (light = connection; Fig. 11, 20-22)"
-    sec_counts = "Sorted per-neuron connection counts (Fig. 19, 23-25)"
-    sec_agents = "Per-agent densities of stacked agent layers (Fig. 12a)"
+    """Heat-maps, connection counts and agent densities of the runs ``_mask_runs`` picks."""
     picked = _mask_runs(store, sel, methods)
     if not picked:
         idx.notes.append(f"Mask figures skipped: no finished run of {', '.join(methods)} has "
                          "masks/mask_t*.npz snapshots.")
         return
-    any_stacked = False
-    for (algo, mp, sp, m), rid in picked:
-        files = store.masks[rid]
-        snaps = []
-        for f in files:
-            try:
-                snaps.append((snapshot_label(f), _load_masks(f)))
-            except (OSError, ValueError) as e:
-                idx.notes.append(f"{f}: unreadable mask snapshot ({e.__class__.__name__}).")
-        if not snaps:
-            continue
-        head = f"{algo_label(algo)} {mp} {pct(sp)} {method_label(m)} ({rid})"
-        layers = [k for k in dict.fromkeys(k for _, d in snaps for k in d)
-                  if any(fnmatch.fnmatch(k, p) for p in layer_patterns)]
-        if not layers:
-            idx.notes.append(f"{rid}: no mask layer matches {', '.join(layer_patterns)}.")
-            continue
-        for layer in layers:
-            present = [(lab, d[layer]) for lab, d in snaps if layer in d]
-            n_ag = present[0][1].shape[0] if present[0][1].ndim == 3 else 1
-            shown = min(n_ag, MAX_AGENTS_SHOWN)
-            fig, axes = plt.subplots(shown, len(present), squeeze=False,
-                                     figsize=(2.2 * len(present) + 0.5, 2.0 * shown + 0.4))
-            for j, (lab, arr) in enumerate(present):
-                for a in range(shown):
-                    img = arr[a] if arr.ndim == 3 else arr
-                    ax = axes[a][j]
-                    ax.imshow(img, cmap="gray", vmin=0, vmax=1, aspect="auto",
-                              interpolation="nearest")
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                    if a == 0:
-                        ax.set_title(f"{lab}\ndensity {img.mean():.3f}", fontsize=7)
-                    if j == 0 and arr.ndim == 3:
-                        ax.set_ylabel(f"agent {a + 1}", fontsize=7)
-            fig.suptitle(f"{layer} — {head}", fontsize=8)
-            fig.tight_layout(rect=(0, 0, 1, 0.97))
-            more = f" (first {shown} of {n_ag} agents)" if shown < n_ag else ""
-            _save(fig, out, _slug("mask", rid, layer), idx, sec_maps,
-                  f"{head}: `{layer}` rows = outputs, columns = inputs{more}")
-        # sorted connection counts, agent 1 of stacked layers
-        fig, axes = plt.subplots(len(layers), 2, squeeze=False,
-                                 figsize=(8, 2.2 * len(layers) + 0.4))
-        for i, layer in enumerate(layers):
-            for lab, d in snaps:
-                if layer not in d:
-                    continue
-                arr = d[layer][0] if d[layer].ndim == 3 else d[layer]
-                axes[i][0].plot(np.sort(arr.sum(axis=1))[::-1], label=lab)
-                axes[i][1].plot(np.sort(arr.sum(axis=0))[::-1], label=lab)
-            stacked = " (agent 1)" if snaps[-1][1].get(layer, np.zeros((1, 1))).ndim == 3 else ""
-            axes[i][0].set_title(f"{layer}{stacked}: output dims", fontsize=8)
-            axes[i][1].set_title(f"{layer}{stacked}: input dims", fontsize=8)
-            axes[i][0].set_ylabel("connections", fontsize=7)
-        axes[0][0].legend(fontsize=6)
-        for ax in axes[-1]:
-            ax.set_xlabel("dimension (sorted, descending)", fontsize=7)
-        fig.tight_layout()
-        _save(fig, out, _slug("counts", rid), idx, sec_counts,
-              f"{head}: nonzero connections per output / input dimension, descending")
-        # per-agent densities at the last snapshot
-        lab, last = snaps[-1]
-        stacked_layers = [k for k, v in last.items() if v.ndim == 3]
-        if stacked_layers:
-            any_stacked = True
-            n_ag = last[stacked_layers[0]].shape[0]
-            panels = stacked_layers + ["all stacked layers"]
-            fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                                     figsize=(2.6 * len(panels) + 0.5, 2.8))
-            for j, k in enumerate(panels):
-                if k == "all stacked layers":
-                    act = sum(last[x].reshape(last[x].shape[0], -1).sum(1) for x in stacked_layers
-                              if last[x].shape[0] == n_ag)
-                    tot = sum(last[x][0].size for x in stacked_layers if last[x].shape[0] == n_ag)
-                    dens = act / tot
-                else:
-                    dens = last[k].reshape(last[k].shape[0], -1).mean(axis=1)
-                ax = axes[0][j]
-                ax.bar(np.arange(1, len(dens) + 1), dens, color="tab:red")
-                ax.set_title(k, fontsize=7)
-                ax.set_xlabel("agent", fontsize=7)
-                ax.set_xticks(np.arange(1, len(dens) + 1))
-            axes[0][0].set_ylabel("density", fontsize=7)
-            fig.suptitle(f"{head}, {lab}", fontsize=8)
-            fig.tight_layout()
-            _save(fig, out, _slug("agents", rid), idx, sec_agents,
-                  f"{head}: density of each agent's slice of the stacked layers at {lab}")
-    if not any_stacked:
+    made = [_run_mask_figures(store, out, idx, key, rid, layer_patterns) for key, rid in picked]
+    if not any(made):
         idx.notes.append("Per-agent density figure skipped: no stacked [n_agents, out, in] "
                          "layer in the mask snapshots (shared agent network).")
 

@@ -1,31 +1,31 @@
-"""Paper tables: Table 1 (normalized to dense), Table 5 (raw ± std) and ablations (Tables 6-10)."""
+"""Paper tables: Table 1 (normalized to dense), Table 5 (raw ± std) and ablations (Tables 6-10).
+
+The ablation tables are built in ablations.py and re-exported here with ``NoData``.
+"""
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from . import aggregate as agg
+from .ablations import NoData, build_ablation_tables
 from .render import MISSING, TableResult, fmt, fmt_ci
 from .select import (
     DENSE,
     METHODS,
     algo_label,
-    canon,
     method_label,
     order_algos,
-    order_maps,
     pct,
-    select_baseline,
-    sort_key,
     sparse_cells,
     table_rows,
     unfinished_note,
     values_of,
-    varied_keys,
 )
 from .store import Store
 
@@ -33,26 +33,7 @@ RESOURCE_COLS = [("Total Size", "total_size"), ("FLOPs (Train)", "flops_train"),
                  ("FLOPs (Test)", "flops_test")]
 RESOURCE_PREF = ["mast", "rigl", "set", "static", "rlx2", "tiny"]
 
-KEY_NAMES = {
-    "method.t0_env_steps": "T0 (hybrid TD(λ))",
-    "algo.td_lambda": "λ",
-    "method.sm_alpha+method.sm_omega": "Soft Mellowmax α/ω",
-    "method.sm_alpha": "Soft Mellowmax α/ω",
-    "method.sm_omega": "Soft Mellowmax α/ω",
-    "method.batch_offline+method.batch_online": "b1:b2 buffer partition",
-    "method.batch_offline": "b1:b2 buffer partition",
-    "method.batch_online": "b1:b2 buffer partition",
-    "method.update_interval_episodes": "Δm",
-    "ablation.name": "component ablation",
-    "sparsity": "Sp. (final win rate vs sparsity, Fig. 8)",
-}
-# Knobs that are swept together form one table.
-PAIRS = [("method.sm_alpha", "method.sm_omega"), ("method.batch_offline", "method.batch_online")]
-PAIR_SLUGS = {PAIRS[0]: "method.sm_alpha_omega", PAIRS[1]: "method.batch_offline_online"}
-
-
-class NoData(Exception):
-    """Nothing to tabulate; the message says why."""
+__all__ = ["NoData", "build_ablation_tables", "build_table1", "build_table5"]
 
 
 def _resources(store: Store, cells: dict, row: tuple) -> dict[str, float]:
@@ -124,11 +105,13 @@ def _seed_notes(rows: list[tuple], counts: dict, dense_counts: dict, methods: li
 
 
 def _avg(vals: list[float]) -> float:
+    """Mean of the available values, so that one missing cell does not blank an Avg."""
     v = [x for x in vals if x is not None and not math.isnan(x)]
     return float(np.mean(v)) if v else math.nan
 
 
 def _require_rows(store: Store, cells: dict) -> list[tuple]:
+    """Table rows, or NoData saying whether the store is empty or just has no finished run."""
     if store.empty:
         raise NoData(f"No runs found in {store.source} (expected <results>/<run_id>/summary.json).")
     rows = table_rows(cells)
@@ -140,289 +123,169 @@ def _require_rows(store: Store, cells: dict) -> list[tuple]:
     return rows
 
 
-def build_table1(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> TableResult:
-    """Paper Table 1: win rates normalized to the dense baseline, with resource ratios."""
-    sel = sparse_cells(store, METHODS)
-    cells, dense = sel["cells"], sel["dense"]
-    rows = _require_rows(store, cells)
-    ci = stat == "iqm"
-    labels = [f"{method_label(m)} (%)" for m in METHODS]
-    disp, num, counts, dense_counts = [], [], {}, {}
-    by_algo: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        algo, mp, sp = row
-        dvals = values_of(store, dense.get((algo, mp), []))
-        dense_counts[(algo, mp)] = len(dvals)
-        res = _resources(store, cells, row)
-        nrow = {"Alg.": algo_label(algo), "Env.": mp, "Sp.": sp,
-                **{lab: res[col] for lab, col in RESOURCE_COLS}}
-        drow = {"Alg.": algo_label(algo), "Env.": mp, "Sp.": pct(sp),
-                **{lab: fmt(res[col], 3, "x") for lab, col in RESOURCE_COLS}}
-        extra = {}
-        for m, lab in zip(METHODS, labels, strict=True):
-            vals = values_of(store, cells.get((*row, m), []))
-            counts[(*row, m)] = len(vals)
-            v, lo, hi = agg.normalized(vals, dvals, stat, ci=ci, n_boot=n_boot)
-            nrow[lab] = v
-            drow[lab] = fmt_ci(v, lo, hi)
-            extra[f"{method_label(m)} n"] = len(vals)
-            if ci:
-                extra[f"{method_label(m)} CI low"] = lo
-                extra[f"{method_label(m)} CI high"] = hi
-        nrow.update(extra)
-        nrow["Dense n"] = len(dvals)
-        num.append(nrow)
-        disp.append(drow)
-        by_algo[algo].append(nrow)
-    # Avg. row after each algorithm's rows
-    disp_out, num_out = [], []
-    for algo in order_algos(by_algo):
-        for nrow, drow in zip(num, disp, strict=True):
-            if nrow["Alg."] == algo_label(algo):
-                num_out.append(nrow)
-                disp_out.append(drow)
-        group = by_algo[algo]
-        avg = {"Alg.": algo_label(algo), "Env.": "Avg.", "Sp.": _avg([r["Sp."] for r in group])}
-        for lab, _ in RESOURCE_COLS:
-            avg[lab] = _avg([r[lab] for r in group])
-        for lab in labels:
-            avg[lab] = _avg([r[lab] for r in group])
+@dataclass
+class _Main:
+    """What every row of Tables 1 and 5 needs, plus the seed counts their notes report."""
+
+    store: Store
+    sel: dict
+    stat: str
+    n_boot: int
+    counts: dict = field(default_factory=dict)
+    dense_counts: dict = field(default_factory=dict)
+
+    @property
+    def ci(self) -> bool:
+        return self.stat == "iqm"
+
+    def values(self, row: tuple, m: str) -> list[float]:
+        """Final win rates of one cell (``m`` may be DENSE), counting its seeds on the way."""
+        algo, mp, _ = row
+        if m == DENSE:
+            vals = values_of(self.store, self.sel["dense"].get((algo, mp), []))
+            self.dense_counts[(algo, mp)] = len(vals)
+        else:
+            vals = values_of(self.store, self.sel["cells"].get((*row, m), []))
+            self.counts[(*row, m)] = len(vals)
+        return vals
+
+    def notes(self, rows: list[tuple]) -> list[str]:
+        return (_seed_notes(rows, self.counts, self.dense_counts, METHODS)
+                + _common_notes(self.store, self.sel, METHODS))
+
+
+def _main_rows(store: Store, stat: str, n_boot: int) -> tuple[_Main, list[tuple]]:
+    """Baseline runs of each Table 1/5 cell and the (algo, map, sparsity) rows to print."""
+    ctx = _Main(store, sparse_cells(store, METHODS), stat, n_boot)
+    return ctx, _require_rows(store, ctx.sel["cells"])
+
+
+def _side_columns(m: str, vals: list[float], lo: float, hi: float, ci: bool) -> dict:
+    """Numeric-only columns of a method: seed count and, for IQM, the CI bounds."""
+    out = {f"{method_label(m)} n": len(vals)}
+    if ci:
+        out[f"{method_label(m)} CI low"] = lo
+        out[f"{method_label(m)} CI high"] = hi
+    return out
+
+
+def _head(algo: str, env: str, sp: float) -> tuple[dict, dict]:
+    """Leading (numeric, display) cells of a row; the display shows sparsity in %."""
+    return ({"Alg.": algo_label(algo), "Env.": env, "Sp.": sp},
+            {"Alg.": algo_label(algo), "Env.": env, "Sp.": pct(sp)})
+
+
+def _with_averages(rows: list[tuple], lines: list[tuple[dict, dict]],
+                   average) -> tuple[list[dict], list[dict]]:
+    """(numeric, display) lines grouped by algorithm, each group followed by its Avg. line,
+    ``average(algo, numeric lines of the group)``."""
+    num_out, disp_out = [], []
+    for algo in order_algos(r[0] for r in rows):
+        group = [(n, d) for n, d in lines if n["Alg."] == algo_label(algo)]
+        num_out += [n for n, _ in group]
+        disp_out += [d for _, d in group]
+        avg, davg = average(algo, [n for n, _ in group])
         num_out.append(avg)
-        disp_out.append({"Alg.": avg["Alg."], "Env.": "Avg.", "Sp.": pct(avg["Sp."]),
-                         **{lab: fmt(avg[lab], 3, "x") for lab, _ in RESOURCE_COLS},
-                         **{lab: fmt(avg[lab]) for lab in labels}})
-    cols = ["Alg.", "Env.", "Sp."] + [c for c, _ in RESOURCE_COLS] + labels
-    display = pd.DataFrame(disp_out, columns=cols)
-    numeric = pd.DataFrame(num_out)
+        disp_out.append(davg)
+    return num_out, disp_out
+
+
+def _table1_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]:
+    """One Table 1 row: resource ratios, then each method normalized to its dense baseline."""
+    dvals = ctx.values(row, DENSE)
+    res = _resources(ctx.store, ctx.sel["cells"], row)
+    nrow, drow = _head(*row)
+    nrow.update({lab: res[col] for lab, col in RESOURCE_COLS})
+    drow.update({lab: fmt(res[col], 3, "x") for lab, col in RESOURCE_COLS})
+    extra = {}
+    for m, lab in zip(METHODS, labels, strict=True):
+        vals = ctx.values(row, m)
+        v, lo, hi = agg.normalized(vals, dvals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
+        nrow[lab], drow[lab] = v, fmt_ci(v, lo, hi)
+        extra.update(_side_columns(m, vals, lo, hi, ctx.ci))
+    return {**nrow, **extra, "Dense n": len(dvals)}, drow
+
+
+def _table1_average(algo: str, group: list[dict], labels: list[str]) -> tuple[dict, dict]:
+    """Avg. row of an algorithm: mean of each column over its maps."""
+    avg, davg = _head(algo, "Avg.", _avg([r["Sp."] for r in group]))
+    for lab in [c for c, _ in RESOURCE_COLS] + labels:
+        avg[lab] = _avg([r[lab] for r in group])
+    davg.update({lab: fmt(avg[lab], 3, "x") for lab, _ in RESOURCE_COLS})
+    davg.update({lab: fmt(avg[lab]) for lab in labels})
+    return avg, davg
+
+
+def _table1_notes(store: Store, ci: bool, n_boot: int) -> list[str]:
+    """How the cells of Table 1 are computed."""
     window = sorted({int(w) for w in store.finished()["final_window"].dropna()}) or [20]
     how = ("IQM over seeds, with a percentile-bootstrap 95% CI in brackets "
            f"({n_boot} resamples; method and dense seeds resampled independently)"
            if ci else "mean over seeds")
-    notes = [f"Cells: 100 × {how} of the final win rate / the same statistic of the dense "
-             "baseline (same algorithm and map). Final win rate = mean test win rate over the "
-             f"last {'/'.join(map(str, window))} evaluations. Avg. = mean of the available "
-             "cells of the column.",
-             "Total Size and FLOPs: ratios to the dense model (summary.json)."]
-    notes += _seed_notes(rows, counts, dense_counts, METHODS)
-    notes += _common_notes(store, sel, METHODS)
+    return [f"Cells: 100 × {how} of the final win rate / the same statistic of the dense "
+            "baseline (same algorithm and map). Final win rate = mean test win rate over the "
+            f"last {'/'.join(map(str, window))} evaluations. Avg. = mean of the available "
+            "cells of the column.",
+            "Total Size and FLOPs: ratios to the dense model (summary.json)."]
+
+
+def build_table1(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> TableResult:
+    """Paper Table 1: win rates normalized to the dense baseline, with resource ratios."""
+    ctx, rows = _main_rows(store, stat, n_boot)
+    labels = [f"{method_label(m)} (%)" for m in METHODS]
+    lines = [_table1_line(ctx, row, labels) for row in rows]
+    num, disp = _with_averages(rows, lines, lambda a, g: _table1_average(a, g, labels))
+    cols = ["Alg.", "Env.", "Sp."] + [c for c, _ in RESOURCE_COLS] + labels
+    notes = _table1_notes(store, ctx.ci, n_boot) + ctx.notes(rows)
     title = "Table 1: MAST vs sparse training baselines, win rate normalized to dense"
-    return TableResult("table1", title, display, numeric, notes)
+    return TableResult("table1", title, pd.DataFrame(disp, columns=cols), pd.DataFrame(num),
+                       notes)
+
+
+def _mean_std(v: float, sd: float) -> str:
+    """"v ± sd", or v alone when the std is undefined (fewer than two seeds)."""
+    return fmt(v) if math.isnan(sd) else f"{v:.1f} ± {sd:.1f}"
+
+
+def _table5_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]:
+    """One Table 5 row: raw win rate of Dense and each method, with std (or IQM CI)."""
+    nrow, drow = _head(*row)
+    extra = {}
+    for m, lab in zip([DENSE] + METHODS, labels, strict=True):
+        vals = ctx.values(row, m)
+        v, lo, hi = agg.raw(vals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
+        sd = 100.0 * agg.std(vals)
+        nrow[lab] = v
+        drow[lab] = fmt_ci(v, lo, hi) if ctx.ci else _mean_std(v, sd)
+        extra[f"{method_label(m)} std"] = sd
+        extra.update(_side_columns(m, vals, lo, hi, ctx.ci))
+    return {**nrow, **extra}, drow
+
+
+def _table5_average(algo: str, group: list[dict], labels: list[str],
+                    ci: bool) -> tuple[dict, dict]:
+    """Avg. row: mean of each column and mean of the stds (stds hidden under IQM)."""
+    avg, davg = _head(algo, "Avg.", _avg([r["Sp."] for r in group]))
+    for m, lab in zip([DENSE] + METHODS, labels, strict=True):
+        sdk = f"{method_label(m)} std"
+        avg[lab] = _avg([r[lab] for r in group])
+        avg[sdk] = _avg([r[sdk] for r in group])
+        davg[lab] = fmt(avg[lab]) if ci else _mean_std(avg[lab], avg[sdk])
+    return avg, davg
 
 
 def build_table5(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> TableResult:
     """Paper Table 5: raw final win rates (%) mean ± std (or IQM [95% CI]), Dense included."""
-    sel = sparse_cells(store, METHODS)
-    cells, dense = sel["cells"], sel["dense"]
-    rows = _require_rows(store, cells)
-    ci = stat == "iqm"
-    all_methods = [DENSE] + METHODS
-    labels = [f"{method_label(m)} (%)" for m in all_methods]
-    disp, num, counts, dense_counts = [], [], {}, {}
-    for row in rows:
-        algo, mp, sp = row
-        nrow = {"Alg.": algo_label(algo), "Env.": mp, "Sp.": sp}
-        drow = {"Alg.": algo_label(algo), "Env.": mp, "Sp.": pct(sp)}
-        extra = {}
-        for m, lab in zip(all_methods, labels, strict=True):
-            ids = dense.get((algo, mp), []) if m == DENSE else cells.get((*row, m), [])
-            vals = values_of(store, ids)
-            if m == DENSE:
-                dense_counts[(algo, mp)] = len(vals)
-            else:
-                counts[(*row, m)] = len(vals)
-            v, lo, hi = agg.raw(vals, stat, ci=ci, n_boot=n_boot)
-            sd = 100.0 * agg.std(vals)
-            nrow[lab] = v
-            if ci:
-                drow[lab] = fmt_ci(v, lo, hi)
-            else:
-                drow[lab] = fmt(v) if math.isnan(sd) else f"{v:.1f} ± {sd:.1f}"
-            extra[f"{method_label(m)} std"] = sd
-            extra[f"{method_label(m)} n"] = len(vals)
-            if ci:
-                extra[f"{method_label(m)} CI low"] = lo
-                extra[f"{method_label(m)} CI high"] = hi
-        nrow.update(extra)
-        num.append(nrow)
-        disp.append(drow)
-    disp_out, num_out = [], []
-    for algo in order_algos(r[0] for r in rows):
-        group = [r for r in num if r["Alg."] == algo_label(algo)]
-        for nrow, drow in zip(num, disp, strict=True):
-            if nrow["Alg."] == algo_label(algo):
-                num_out.append(nrow)
-                disp_out.append(drow)
-        avg = {"Alg.": algo_label(algo), "Env.": "Avg.", "Sp.": _avg([r["Sp."] for r in group])}
-        davg = {"Alg.": algo_label(algo), "Env.": "Avg.", "Sp.": pct(avg["Sp."])}
-        for m, lab in zip(all_methods, labels, strict=True):
-            avg[lab] = _avg([r[lab] for r in group])
-            sdk = f"{method_label(m)} std"
-            avg[sdk] = _avg([r[sdk] for r in group])
-            if ci or math.isnan(avg[sdk]):
-                davg[lab] = fmt(avg[lab])
-            else:
-                davg[lab] = f"{avg[lab]:.1f} ± {avg[sdk]:.1f}"
-        num_out.append(avg)
-        disp_out.append(davg)
-    display = pd.DataFrame(disp_out, columns=["Alg.", "Env.", "Sp."] + labels)
-    numeric = pd.DataFrame(num_out)
-    how = ("IQM over seeds [percentile-bootstrap 95% CI]" if ci
+    ctx, rows = _main_rows(store, stat, n_boot)
+    labels = [f"{method_label(m)} (%)" for m in [DENSE] + METHODS]
+    lines = [_table5_line(ctx, row, labels) for row in rows]
+    num, disp = _with_averages(rows, lines,
+                               lambda a, g: _table5_average(a, g, labels, ctx.ci))
+    how = ("IQM over seeds [percentile-bootstrap 95% CI]" if ctx.ci
            else "mean ± sample std (ddof=1) over seeds")
     notes = [f"Raw final win rates (%), {how}; not normalized. Dense = the dense baseline of "
              "the same algorithm and map. Avg. = mean of the available cells (± mean of stds)."]
-    notes += _seed_notes(rows, counts, dense_counts, METHODS)
-    notes += _common_notes(store, sel, METHODS)
     title = "Table 5: final win rates (%) with standard deviations"
-    return TableResult("table5", title, display, numeric, notes)
-
-
-# ---------------------------------------------------------------- ablations (Tables 6-10)
-
-def _fmt_value(key: str, v: str | None) -> str:
-    if v is None:
-        return "unset"
-    if key == "sparsity":
-        try:
-            return pct(float(v))
-        except ValueError:
-            return v
-    if key.endswith(("t0_env_steps", "t_max")):
-        try:
-            f = float(v)
-        except ValueError:
-            return v
-        return "0" if f == 0 else f"{f / 1e6:g}M"
-    return v
-
-
-def _compose(keys: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-    out, used = [], set()
-    for pair in PAIRS:
-        if any(k in keys for k in pair):
-            out.append(("+".join(pair), pair))
-            used.update(pair)
-    out += [(k, (k,)) for k in keys if k not in used]
-    return out
-
-
-def _composite_value(store: Store, rid: str, ckeys: tuple[str, ...]) -> tuple[str, tuple]:
-    cfg = store.configs
-    vals = [canon(cfg.at[rid, k]) if k in cfg.columns and rid in cfg.index else None
-            for k in ckeys]
-    skey = tuple(sort_key(v) for v in vals)
-    if ckeys == PAIRS[0]:
-        return f"α={vals[0]}, ω={vals[1]}", skey
-    if ckeys == PAIRS[1]:
-        return f"{vals[0]}:{vals[1]}", skey
-    return _fmt_value(ckeys[0], vals[0]), skey
-
-
-def _slug(tkey: str, ckeys: tuple[str, ...]) -> str:
-    return PAIR_SLUGS.get(ckeys, tkey).replace("/", "_")
-
-
-def build_ablation_tables(store: Store, stat: str = "mean",
-                          n_boot: int = agg.N_BOOT) -> list[TableResult]:
-    """One table per config knob that varies within an (algo, map, method) group.
-
-    Rows: values of the knob; columns: the groups (maps, algos or algo+map); cells: the
-    statistic over seeds of the final win rate (%), with n.  Other knobs that vary in the same
-    group are fixed at their baseline value.  When a dense baseline exists a second table gives
-    the values normalized to it (as the paper's Tables 6-10).
-    """
-    if store.empty:
-        raise NoData(f"No runs found in {store.source} (expected <results>/<run_id>/summary.json).")
-    fin = store.finished()
-    ci = stat == "iqm"
-    dense = sparse_cells(store, [])["dense"]
-    entries: dict[str, list[dict]] = defaultdict(list)
-    slugs, notes_by = {}, defaultdict(list)
-    for (algo, mp, meth), g in fin.groupby(["algo", "map", "method"]):
-        ids = g["run_id"].tolist()
-        keys = varied_keys(store, ids)
-        if meth == DENSE:
-            keys = [k for k in keys if k != "sparsity"]
-        pool = fin[(fin["algo"] == algo) & (fin["method"] == meth)]["run_id"].tolist()
-        dvals = values_of(store, dense.get((algo, mp), []))
-        for tkey, ckeys in _compose(keys):
-            slugs[tkey] = _slug(tkey, ckeys)
-            sel, notes = select_baseline(store, ids, pool, keep=ckeys)
-            glabel = f"{algo_label(algo)} {mp} {method_label(meth)}"
-            notes_by[tkey] += [f"{glabel}: {n}" for n in notes]
-            groups: dict[tuple, list[str]] = defaultdict(list)
-            for rid in sel:
-                groups[_composite_value(store, rid, ckeys)].append(rid)
-            for (vlabel, skey), rids in groups.items():
-                vals = values_of(store, rids)
-                v, lo, hi = agg.raw(vals, stat, ci=ci, n_boot=n_boot)
-                nv, _, _ = agg.normalized(vals, dvals, stat)
-                entries[tkey].append({
-                    "key": tkey, "name": KEY_NAMES.get(tkey, tkey), "value": vlabel,
-                    "_sort": skey, "algo": algo, "map": mp, "method": meth, "n": len(vals),
-                    "win_rate": v, "std": 100.0 * agg.std(vals), "ci_low": lo, "ci_high": hi,
-                    "normalized": nv, "dense_n": len(dvals)})
-    if not entries:
-        raise NoData(f"No config key varies within any (algo, map, method) group of finished "
-                     f"runs in {store.source}; no ablation tables to build.")
-    un = unfinished_note(store)
-    out = []
-    for tkey in sorted(entries):
-        df = pd.DataFrame(entries[tkey])
-        combos = df[["algo", "map", "method"]].drop_duplicates()
-        one_method = combos["method"].nunique() == 1
-
-        def col_label(r, combos=combos, one_method=one_method) -> str:
-            if combos["map"].nunique() == 1 and combos["algo"].nunique() > 1:
-                lab = algo_label(r["algo"])
-            elif combos["algo"].nunique() == 1:
-                lab = r["map"]
-            else:
-                lab = f"{algo_label(r['algo'])} {r['map']}"
-            return lab if one_method else f"{lab} {method_label(r['method'])}"
-
-        df["column"] = df.apply(col_label, axis=1)
-        algos, maps = order_algos(df["algo"]), order_maps(df["map"])
-        df["_order"] = [(algos.index(a), maps.index(m),
-                         METHODS.index(me) if me in METHODS else len(METHODS), str(me))
-                        for a, m, me in zip(df["algo"], df["map"], df["method"], strict=True)]
-        columns = list(dict.fromkeys(df.sort_values("_order", kind="stable")["column"]))
-        values = list(dict.fromkeys(df.sort_values("_sort", kind="stable")["value"]))
-        name = KEY_NAMES.get(tkey, tkey)
-
-        def pivot(field: str, with_ci: bool, df=df, columns=columns, values=values,
-                  name=name) -> pd.DataFrame:
-            rows = []
-            for val in values:
-                row = {name: val}
-                pts = []
-                for col in columns:
-                    hit = df[(df["value"] == val) & (df["column"] == col)]
-                    if hit.empty or math.isnan(hit.iloc[0][field]):
-                        row[col] = MISSING
-                        continue
-                    e = hit.iloc[0]
-                    pts.append(e[field])
-                    cell = fmt_ci(e[field], e["ci_low"], e["ci_high"]) if with_ci \
-                        else fmt(e[field])
-                    row[col] = f"{cell} (n={int(e['n'])})"
-                if len(columns) > 1:
-                    row["Avg."] = fmt(_avg(pts))
-                rows.append(row)
-            return pd.DataFrame(rows)
-
-        display = pivot("win_rate", ci)
-        sections = []
-        if df["normalized"].notna().any():
-            sections.append(("Normalized to the dense baseline (%)", pivot("normalized", False)))
-        how = "IQM [percentile-bootstrap 95% CI]" if ci else "mean"
-        notes = [f"Cells: {how} over seeds of the final win rate (%), n = seeds. Columns: "
-                 f"groups of runs (algorithm / map / method) in which `{tkey}` varies."]
-        if notes_by[tkey]:
-            notes.append("Other varied knobs fixed at their baseline: "
-                         + "; ".join(notes_by[tkey]) + ".")
-        if un:
-            notes.append(un)
-        numeric = df.drop(columns=["_sort", "_order"])
-        out.append(TableResult(f"ablation_{slugs[tkey]}", f"Ablation: {name} (`{tkey}`)",
-                               display, numeric, notes, sections))
-    return out
+    return TableResult("table5", title,
+                       pd.DataFrame(disp, columns=["Alg.", "Env.", "Sp."] + labels),
+                       pd.DataFrame(num), notes + ctx.notes(rows))
