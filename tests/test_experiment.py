@@ -92,3 +92,15 @@ def test_wandb_offline_run_follows_conventions(tiny_cfg):
     log = runs[0].read_bytes()  # wandb's offline record log (protobuf): look for what was sent
     for sent in (exp.run_id, "sparsity=0.9", "final_win_rate", "test_win_rate", "sparse/mask_change"):
         assert sent.encode() in log, sent
+
+
+def test_evaluate_final_checkpoint(tiny_cfg):
+    from mast.evaluate import main
+
+    exp = Experiment(tiny_cfg("method=rigl"))
+    exp.run()
+    assert main([str(exp.store.dir), "--episodes", "8"]) == 0
+    out = json.loads((exp.store.dir / "eval_final.json").read_text())
+    assert out["episodes"] >= 8 and 0.0 <= out["win_rate"] <= 1.0
+    assert out["t_env"] >= exp.cfg.t_max
+    assert main([str(exp.store.dir / "missing")]) == 1

@@ -1,0 +1,74 @@
+"""Greedy evaluation of a run's last checkpoint: `python -m mast.evaluate RUN_DIR [RUN_DIR ...]`.
+
+Why: `final_win_rate` averages the last `final_window` evaluations of `test_nepisode` episodes,
+which on a short budget spans a large part of training and is noisy; evaluating the final
+policy on many episodes (default 640) gives a low-variance figure for the policy itself.
+Prints one JSON object per run and writes it to `RUN_DIR/eval_final.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import torch  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from mast import checkpoint  # noqa: E402
+from mast.config import effective_sparsity  # noqa: E402
+from mast.learners import build_learner  # noqa: E402
+from mast.learners.base import Widths  # noqa: E402
+from mast.registry import ENVS  # noqa: E402
+from mast.runner import EpisodeRunner  # noqa: E402
+from mast.tracking.store import atomic_write_text  # noqa: E402
+
+EVAL_SEED_OFFSET = 900_001  # environments unseen in training and in the periodic evaluations
+
+
+def evaluate(run_dir: Path, episodes: int = 640, n_envs: int = 32) -> dict:
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    if not ckpt.exists():
+        raise FileNotFoundError(f"{ckpt} not found (run not started or checkpoints removed)")
+    env = ENVS.get(cfg.env.name)(n_envs=n_envs, seed=cfg.seed + EVAL_SEED_OFFSET,
+                                 map_name=cfg.env.map, episode_limit=cfg.env.episode_limit,
+                                 reward_scale=cfg.env.reward_scale)
+    device = torch.device("cpu")
+    learner = build_learner(cfg, env.spec, device, Widths.from_config(cfg), effective_sparsity(cfg))
+    state = checkpoint.load(ckpt)
+    learner.load_state_dict(state["learner"])
+    runner = EpisodeRunner(env, learner.agent, env.spec, device, cfg.seed)
+    n = wins = ret = 0.0
+    while n < episodes:
+        _, st = runner.run(0.0, cfg.train.gamma)
+        n, wins, ret = n + st.episodes, wins + st.win_rate * st.episodes, ret + st.return_mean * st.episodes
+    return {"run_id": run_dir.name, "t_env": int(state["counters"]["t_env"]), "episodes": int(n),
+            "win_rate": wins / n, "return_mean": ret / n}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mast.evaluate", description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="results/<run_id> folders")
+    ap.add_argument("--episodes", type=int, default=640)
+    args = ap.parse_args(argv)
+    if args.episodes <= 0:
+        print(f"--episodes={args.episodes} must be a positive integer", file=sys.stderr)
+        return 2
+    for run_dir in args.runs:
+        try:
+            out = evaluate(run_dir, args.episodes)
+        except FileNotFoundError as e:
+            print(f"mast.evaluate: {e}", file=sys.stderr)
+            return 1
+        atomic_write_text(run_dir / "eval_final.json", json.dumps(out, indent=2))
+        print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
