@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -72,12 +73,16 @@ def smooth(y: np.ndarray, window: int = WINDOW, order: int = ORDER) -> np.ndarra
 
 
 def seed_band(curves: list[tuple[np.ndarray, np.ndarray]], do_smooth: bool = True):
-    """Smooth each seed, put them on the union grid (NaN outside a seed's range) and return
-    (grid, mean, std, n_seeds)."""
+    """Smooth each seed, put them on the union of their evaluation steps within the range every
+    seed covers (a seed's last evaluation overshoots t_max by a different amount, and a point
+    only one seed reaches would be that seed alone), and return (grid, mean, std, n_seeds)."""
     curves = [(np.asarray(t, float), np.asarray(y, float)) for t, y in curves if len(t)]
     if not curves:
         return None
     grid = np.unique(np.concatenate([t for t, _ in curves]))
+    lo, hi = max(t.min() for t, _ in curves), min(t.max() for t, _ in curves)
+    if lo < hi:
+        grid = grid[(grid >= lo) & (grid <= hi)]
     stack = []
     for t, y in curves:
         ys = smooth(y) if do_smooth else y
@@ -123,9 +128,15 @@ def _row_methods(sel: dict, row: tuple) -> dict[str, list[str]]:
     return {m: runs[m] for m in _ordered_methods(runs)}
 
 
+def _steps_label(x: float, _pos) -> str:
+    return f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k" if x >= 1e3 else f"{x:g}"
+
+
 def _style(ax, legend_size: int = 8, **labels) -> None:
     """Axis labels, grid and legend shared by the line plots."""
     ax.set(**labels)
+    if "steps" in labels.get("xlabel", ""):  # 400000 → 400k, so ticks stay readable
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_steps_label))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=legend_size)
 
