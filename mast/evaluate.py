@@ -21,9 +21,9 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from mast import checkpoint  # noqa: E402
 from mast.config import effective_sparsity  # noqa: E402
+from mast.envs import make_env  # noqa: E402
 from mast.learners import build_learner  # noqa: E402
 from mast.learners.base import Widths  # noqa: E402
-from mast.registry import ENVS  # noqa: E402
 from mast.runner import EpisodeRunner  # noqa: E402
 from mast.tracking.store import atomic_write_text  # noqa: E402
 
@@ -35,9 +35,7 @@ def evaluate(run_dir: Path, episodes: int = 640, n_envs: int = 32) -> dict:
     ckpt = run_dir / "checkpoints" / "last.pt"
     if not ckpt.exists():
         raise FileNotFoundError(f"{ckpt} not found (run not started or checkpoints removed)")
-    env = ENVS.get(cfg.env.name)(n_envs=n_envs, seed=cfg.seed + EVAL_SEED_OFFSET,
-                                 map_name=cfg.env.map, episode_limit=cfg.env.episode_limit,
-                                 reward_scale=cfg.env.reward_scale)
+    env = make_env(cfg, n_envs, cfg.seed + EVAL_SEED_OFFSET)
     device = torch.device("cpu")
     learner = build_learner(cfg, env.spec, device, Widths.from_config(cfg), effective_sparsity(cfg))
     state = checkpoint.load(ckpt)

@@ -21,9 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from mast import accounting, checkpoint
 from mast.config import effective_sparsity, run_id, semantic_dict
+from mast.envs import make_env
 from mast.learners import build_learner
 from mast.learners.base import Widths
-from mast.registry import ENVS, LEARNERS
+from mast.registry import LEARNERS
 from mast.replay import collate, make_buffer
 from mast.runner import EpisodeRunner
 from mast.tracking.console import Progress
@@ -98,12 +99,8 @@ class Experiment:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         self.device = resolve_device(cfg.device)
-        env_cls = ENVS.get(cfg.env.name)
-        kw = dict(map_name=cfg.env.map, episode_limit=cfg.env.episode_limit,
-                  reward_scale=cfg.env.reward_scale)
-        self.env = env_cls(n_envs=cfg.env.n_envs, seed=cfg.seed, **kw)
-        self.test_env = env_cls(n_envs=min(cfg.test_n_envs, cfg.test_nepisode),
-                                seed=cfg.seed + 100_003, **kw)
+        self.env = make_env(cfg, cfg.env.n_envs, cfg.seed)
+        self.test_env = make_env(cfg, min(cfg.test_n_envs, cfg.test_nepisode), cfg.seed + 100_003)
         self.spec = self.env.spec
         self.learner = build_learner(cfg, self.spec, self.device, self._widths(), self.sparsity)
         self.buffer = make_buffer(cfg.method, cfg.train)

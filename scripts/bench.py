@@ -26,9 +26,9 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 import mast.config  # noqa: E402, F401
+from mast.envs import make_env  # noqa: E402
 from mast.learners import build_learner  # noqa: E402
 from mast.learners.base import Widths  # noqa: E402
-from mast.registry import ENVS  # noqa: E402
 from mast.replay import collate  # noqa: E402
 from mast.runner import EpisodeRunner  # noqa: E402
 
@@ -40,17 +40,11 @@ def config(*overrides: str):
         return compose("config", overrides=["wandb.mode=disabled", "progress=none", *overrides])
 
 
-def make_env(cfg, n_envs: int):
-    return ENVS.get(cfg.env.name)(n_envs=n_envs, seed=0, map_name=cfg.env.map,
-                                  episode_limit=cfg.env.episode_limit,
-                                  reward_scale=cfg.env.reward_scale)
-
-
 def bench_runner(cfg, n_envs_list: list[int], calls: int) -> dict:
     """Env steps/s of rollouts with a dense agent at ε = 0.5 (compile excluded)."""
     out = {}
     for n_envs in n_envs_list:
-        env = make_env(cfg, n_envs)
+        env = make_env(cfg, n_envs, 0)
         learner = build_learner(cfg, env.spec, torch.device("cpu"), Widths.from_config(cfg), 0.0)
         runner = EpisodeRunner(env, learner.agent, env.spec, torch.device("cpu"), 0)
         runner.run(0.5)  # compile
@@ -65,7 +59,7 @@ def bench_updates(map_name: str, sparsity: float, rounds: int, block: int) -> di
     """ms per update, dense vs rigl, alternating blocks of `block` (= Δm) updates."""
     common = [f"env.map={map_name}", f"sparsity={sparsity}", f"method.update_interval_episodes={block}"]
     cfgs = {m: config(f"method={m}", *common) for m in ("dense", "rigl")}
-    env = make_env(cfgs["dense"], 32)
+    env = make_env(cfgs["dense"], 32, 0)
     dev = torch.device("cpu")
     learners = {m: build_learner(c, env.spec, dev, Widths.from_config(c), sparsity if m == "rigl" else 0.0)
                 for m, c in cfgs.items()}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mast import targets as T
+from mast.config import t0_env_steps
 from mast.envs.base import EnvSpec
 from mast.modules.agents import RNNAgent, unroll
 from mast.registry import LEARNERS, MIXERS
@@ -61,8 +62,7 @@ class QLearner:
         self.target = copy.deepcopy(self.nets)
         self.optimizer = make_optimizer(cfg.train, self.nets.parameters())
         self.n_updates = 0
-        self.t0 = (int(cfg.method.t0_env_steps) if cfg.method.t0_env_steps is not None
-                   else int(0.375 * cfg.t_max))
+        self.t0 = t0_env_steps(cfg)
         self.multistep = cfg.method.multistep
 
     # --- construction -------------------------------------------------------------------------
