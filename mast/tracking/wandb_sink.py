@@ -55,5 +55,11 @@ class WandbSink:
 
     def finish(self, exit_code: int = 0) -> None:
         if self.run is not None:
+            import wandb
+
             self.run.finish(exit_code=exit_code)
             self.run = None
+            # finish() can return before wandb-core has flushed the offline record log (CI saw a
+            # header-only .wandb file); teardown waits for the service, so a Ray worker that is
+            # reused or killed right after the job never holds a half-written run.
+            wandb.teardown()
