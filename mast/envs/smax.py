@@ -74,10 +74,15 @@ def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: floa
     agents = env.agents
     n_allies = env.num_allies
     map_w, map_h = float(env.map_width), float(env.map_height)
-    # world state = [per-unit (health, x, y, cooldown, type one-hot) ..., teams, types];
-    # positions come in map units (0..32), so scale them to [0, 1] like SMAC's state.
+    # world state = [per-unit (health, x, y, cooldown, type one-hot) ..., teams, types].
+    # Two raw features are rescaled to [0, 1] like SMAC's state: positions come in map units
+    # (0..32), and SMAX's weapon cooldown keeps decreasing below 0 between shots, so the raw value
+    # is an unbounded "seconds since last shot" counter (|x| > 10 within an episode) that the
+    # QMIX hypernetworks amplify — it is normalised by the unit type's cooldown and clipped, as
+    # SMAX already does in the agents' observations.
     feat = len(env.own_features)
     n_units = env.num_allies + env.num_enemies  # (HeuristicEnemySMAX.num_agents = allies)
+    type_cooldown = jnp.asarray(env.unit_type_weapon_cooldowns)
 
     def observe(state):
         obs_d = env.get_obs(state)
@@ -87,7 +92,10 @@ def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: floa
         ws = env.get_world_state(state)
         units = ws[: n_units * feat].reshape(n_units, feat)
         units = units.at[:, 1].divide(map_w).at[:, 2].divide(map_h)
-        ws = jnp.concatenate([units.reshape(-1), ws[n_units * feat:]])
+        cooldown = units[:, 3] / type_cooldown[state.state.unit_types]
+        units = units.at[:, 3].set(jnp.clip(cooldown, 0.0, 1.0))
+        teams, types = ws[n_units * feat:].reshape(2, n_units)  # types are raw indices 0..5
+        ws = jnp.concatenate([units.reshape(-1), teams, types / (len(type_cooldown) - 1)])
         return obs, ws, avail
 
     def reset_one(key):
