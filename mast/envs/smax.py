@@ -75,11 +75,11 @@ def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: floa
     n_allies = env.num_allies
     map_w, map_h = float(env.map_width), float(env.map_height)
     # world state = [per-unit (health, x, y, cooldown, type one-hot) ..., teams, types].
-    # Two raw features are rescaled to [0, 1] like SMAC's state: positions come in map units
-    # (0..32), and SMAX's weapon cooldown keeps decreasing below 0 between shots, so the raw value
-    # is an unbounded "seconds since last shot" counter (|x| > 10 within an episode) that the
-    # QMIX hypernetworks amplify — it is normalised by the unit type's cooldown and clipped, as
-    # SMAX already does in the agents' observations.
+    # Raw features are rescaled to [0, 1] like SMAC's state: positions come in map units (0..32),
+    # the trailing unit types are indices 0..5, and SMAX's weapon cooldown keeps decreasing below
+    # 0 between shots, an unbounded "seconds since last shot" counter (|x| > 10 within an
+    # episode) that the QMIX hypernetworks amplify — it is divided by the unit type's cooldown
+    # and clipped, as SMAX already does in the agents' observations.
     feat = len(env.own_features)
     n_units = env.num_allies + env.num_enemies  # (HeuristicEnemySMAX.num_agents = allies)
     type_cooldown = jnp.asarray(env.unit_type_weapon_cooldowns)
