@@ -132,13 +132,25 @@ def _steps_label(x: float, _pos) -> str:
     return f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k" if x >= 1e3 else f"{x:g}"
 
 
-def _style(ax, legend_size: int = 8, **labels) -> None:
-    """Axis labels, grid and legend shared by the line plots."""
+def style(ax, legend_size: int = 8, **labels) -> None:
+    """Axis labels, grid and legend shared by the line plots (also used by scripts/)."""
     ax.set(**labels)
     if "steps" in labels.get("xlabel", ""):  # 400000 → 400k, so ticks stay readable
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_steps_label))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=legend_size)
+
+
+def draw_band(ax, curves: list[tuple[np.ndarray, np.ndarray]], label: str, color=None,
+              ls: str = "-") -> bool:
+    """Smoothed mean win rate (%) over seeds with a ±1 std band; False when nothing to draw."""
+    band = seed_band(curves)
+    if band is None:
+        return False
+    t, mean, sd, n = band
+    ax.plot(t, 100 * mean, color=color, ls=ls, label=f"{label} (n={n})")
+    ax.fill_between(t, 100 * (mean - sd), 100 * (mean + sd), color=color, alpha=0.15, lw=0)
+    return True
 
 
 class _RowPlot(NamedTuple):
@@ -169,7 +181,7 @@ def _row_figures(sel: dict, out: Path, idx: Index, plot: _RowPlot, draw) -> int:
         if not any(drawn):
             plt.close(fig)
             continue
-        _style(ax, plot.legend_size, xlabel="environment steps (t_env)", ylabel=plot.ylabel,
+        style(ax, plot.legend_size, xlabel="environment steps (t_env)", ylabel=plot.ylabel,
                title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}")
         _save(fig, out, _slug(plot.stem, algo, mp, "sp" + pct(sp).rstrip("%")), idx,
               plot.section, f"{algo_label(algo)} {mp} {pct(sp)}: {plot.caption}")
@@ -179,15 +191,8 @@ def _row_figures(sel: dict, out: Path, idx: Index, plot: _RowPlot, draw) -> int:
 
 def _draw_win_rate(store: Store, ax, m: str, ids: list[str]) -> bool:
     """Mean test win rate over seeds with a ±1 std band."""
-    band = seed_band(_curves(store, ids, "test_win_rate"))
-    if band is None:
-        return False
-    t, mean, sd, n = band
-    c = COLORS.get(m)
-    ax.plot(t, 100 * mean, color=c, ls="--" if m == DENSE else "-",
-            label=f"{method_label(m)} (n={n})")
-    ax.fill_between(t, 100 * (mean - sd), 100 * (mean + sd), color=c, alpha=0.15, lw=0)
-    return True
+    return draw_band(ax, _curves(store, ids, "test_win_rate"), method_label(m), COLORS.get(m),
+                     "--" if m == DENSE else "-")
 
 
 def training_curves(store: Store, sel: dict, out: Path, idx: Index) -> None:
@@ -218,7 +223,7 @@ def sparsity_sweep(store: Store, sel: dict, out: Path, idx: Index) -> None:
         dvals = values_of(store, sel["dense"].get((algo, mp), []))
         if dvals:
             ax.axhline(100 * np.mean(dvals), color="black", ls="--", label="Dense")
-        _style(ax, xlabel="sparsity (%)", ylabel="final win rate (%)",
+        style(ax, xlabel="sparsity (%)", ylabel="final win rate (%)",
                title=f"{algo_label(algo)} {mp}")
         _save(fig, out, _slug("sparsity", algo, mp), idx, SEC_SWEEP,
               f"{algo_label(algo)} {mp}: mean ± std over seeds of the final win rate")

@@ -16,10 +16,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from analysis.figures import _steps_label, seed_band  # noqa: E402
+from analysis.figures import draw_band, style  # noqa: E402
 
 
 def main() -> None:
@@ -33,19 +31,13 @@ def main() -> None:
     curves = []
     for run in args.runs:
         rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-        t = np.array([r["t_env"] for r in rows])
-        w = np.array([r["test_win_rate"] for r in rows])
-        curves.append((t, w))
-        ax.plot(t, 100 * w, lw=0.6, alpha=0.35)
-    x, mean, sd, n = seed_band(curves)
-    ax.plot(x, 100 * mean, "k-", label=f"mean of {n} runs (smoothed)")
-    ax.fill_between(x, 100 * (mean - sd), 100 * (mean + sd), color="k", alpha=0.15)
+        curves.append(([r["t_env"] for r in rows], [r["test_win_rate"] for r in rows]))
+    for t, w in curves:  # each run faint, in %
+        ax.plot(t, [100 * x for x in w], lw=0.6, alpha=0.35)
+    draw_band(ax, curves, "mean over runs, smoothed", color="k")
     if args.bar is not None:
         ax.axhline(100 * args.bar, color="r", ls=":", lw=1, label=f"{args.bar:g} bar")
-    ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
-    ax.set(xlabel="environment steps (t_env)", ylabel="test win rate (%)", title=args.title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    style(ax, xlabel="environment steps (t_env)", ylabel="test win rate (%)", title=args.title)
     fig.tight_layout()
     fig.savefig(args.out, dpi=100)
     print(f"wrote {args.out}")
