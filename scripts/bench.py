@@ -35,18 +35,24 @@ from mast.runner import EpisodeRunner  # noqa: E402
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+def sync(dev: torch.device) -> None:
+    """CUDA kernels run asynchronously: wait for them before reading the clock."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def config(*overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         return compose("config", overrides=["wandb.mode=disabled", "progress=none", *overrides])
 
 
-def bench_runner(cfg, n_envs_list: list[int], calls: int) -> dict:
+def bench_runner(cfg, n_envs_list: list[int], calls: int, dev: torch.device) -> dict:
     """Env steps/s of rollouts with a dense agent at ε = 0.5 (compile excluded)."""
     out = {}
     for n_envs in n_envs_list:
         env = make_env(cfg, n_envs, 0)
-        learner = build_learner(cfg, env.spec, torch.device("cpu"), Widths.from_config(cfg), 0.0)
-        runner = EpisodeRunner(env, learner.agent, env.spec, torch.device("cpu"), 0)
+        learner = build_learner(cfg, env.spec, dev, Widths.from_config(cfg), 0.0)
+        runner = EpisodeRunner(env, learner.agent, env.spec, dev, 0)
         runner.run(0.5)  # compile
         steps, start = 0, time.perf_counter()
         for _ in range(calls):
@@ -55,12 +61,12 @@ def bench_runner(cfg, n_envs_list: list[int], calls: int) -> dict:
     return out
 
 
-def bench_updates(map_name: str, sparsity: float, rounds: int, block: int) -> dict:
+def bench_updates(map_name: str, sparsity: float, rounds: int, block: int,
+                  dev: torch.device) -> dict:
     """ms per update, dense vs rigl, alternating blocks of `block` (= Δm) updates."""
     common = [f"env.map={map_name}", f"sparsity={sparsity}", f"method.update_interval_episodes={block}"]
     cfgs = {m: config(f"method={m}", *common) for m in ("dense", "rigl")}
     env = make_env(cfgs["dense"], 32, 0)
-    dev = torch.device("cpu")
     learners = {m: build_learner(c, env.spec, dev, Widths.from_config(c), sparsity if m == "rigl" else 0.0)
                 for m, c in cfgs.items()}
     runner = EpisodeRunner(env, learners["dense"].agent, env.spec, dev, 0)
@@ -73,9 +79,11 @@ def bench_updates(map_name: str, sparsity: float, rounds: int, block: int) -> di
         learner.update(batches[0], 0)
     for _ in range(rounds):
         for m, learner in learners.items():
+            sync(dev)
             start = time.perf_counter()
             for k in range(block):
                 learner.update(batches[k % len(batches)], 0)
+            sync(dev)
             times[m].append((time.perf_counter() - start) / block * 1e3)
     ms = {m: statistics.median(v) for m, v in times.items()}
     topo = learners["rigl"].sparse.last_update_stats.get("total", 0)
@@ -84,10 +92,10 @@ def bench_updates(map_name: str, sparsity: float, rounds: int, block: int) -> di
             "connections_swapped_last": topo, "block_updates": block, "rounds": rounds}
 
 
-def bench_training(t_max: int, results_dir: str) -> dict:
+def bench_training(t_max: int, results_dir: str, dev: torch.device) -> dict:
     from mast.experiment import Experiment
 
-    cfg = config("method=dense", f"t_max={t_max}", f"test_interval={t_max // 4}",
+    cfg = config("method=dense", f"device={dev.type}", f"t_max={t_max}", f"test_interval={t_max // 4}",
                  f"results_dir={results_dir}", f"checkpoint_interval={t_max}")
     start = time.perf_counter()
     result = Experiment(cfg).run()
@@ -104,24 +112,27 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=200, help="updates per block (= Δm)")
     ap.add_argument("--runner-calls", type=int, default=20)
     ap.add_argument("--train-t-max", type=int, default=20000, help="0 skips the training run")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs")
     ap.add_argument("--out", default="reports/bench.json")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
+    dev = torch.device(args.device)
     base = config(f"env.map={args.map}")
-    report = {"map": args.map, "torch_threads": torch.get_num_threads(),
-              "runner_env_steps_per_s": bench_runner(base, [8, 32], args.runner_calls),
-              "updates": bench_updates(args.map, args.sparsity, args.rounds, args.block)}
+    report = {"map": args.map, "device": args.device, "torch_threads": torch.get_num_threads(),
+              "runner_env_steps_per_s": bench_runner(base, [8, 32], args.runner_calls, dev),
+              "updates": bench_updates(args.map, args.sparsity, args.rounds, args.block, dev)}
     if args.train_t_max:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            report["training"] = bench_training(args.train_t_max, tmp)
+            report["training"] = bench_training(args.train_t_max, tmp, dev)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
 
     u = report["updates"]
-    print(f"| measure ({args.map}, {report['torch_threads']} torch thread(s)) | value |\n|---|---|")
+    print(f"| measure ({args.map}, torch on {args.device}, {report['torch_threads']} thread(s)) | value |"
+          "\n|---|---|")
     for n, v in report["runner_env_steps_per_s"].items():
         print(f"| runner alone, env.n_envs={n} | {v:,.0f} env steps/s |")
     print(f"| learner update, dense | {u['ms_per_update']['dense']:.1f} ms |")
