@@ -125,7 +125,9 @@ def _read_yaml(path: Path, problems: list[str]) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _read_jsonl(path: Path, problems: list[str]) -> list[dict]:
+def read_jsonl(path: Path, problems: list[str]) -> list[dict]:
+    """Rows of a JSONL file; malformed lines (a running job's torn last line) are skipped and
+    reported in `problems` instead of failing the whole report."""
     if not path.exists():
         return []
     rows, bad = [], 0
@@ -270,7 +272,7 @@ def load_store(results_dir: str | Path) -> Store:
         summary = _read_json(run_dir / "summary.json", problems)
         manifest = _read_json(run_dir / "manifest.json", problems)
         config = _read_yaml(run_dir / "config.yaml", problems) or {}
-        rows = _read_jsonl(run_dir / "metrics.jsonl", problems)
+        rows = read_jsonl(run_dir / "metrics.jsonl", problems)
         if summary is None and not config:
             problems.append(f"{run_dir}: no summary.json and no config.yaml, skipped")
             continue

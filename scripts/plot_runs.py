@@ -9,7 +9,6 @@ smoothing and seed band.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from analysis.figures import draw_band, style  # noqa: E402
+from analysis.store import read_jsonl  # noqa: E402
 
 
 def main() -> None:
@@ -28,10 +28,12 @@ def main() -> None:
     ap.add_argument("--bar", type=float, default=None, help="draw a horizontal line at this win rate")
     args = ap.parse_args()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    curves = []
-    for run in args.runs:
-        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    curves, problems = [], []
+    for run in args.runs:  # the store's tolerant reader: a running job's torn last line is skipped
+        rows = [r for r in read_jsonl(run / "metrics.jsonl", problems) if "test_win_rate" in r]
         curves.append(([r["t_env"] for r in rows], [r["test_win_rate"] for r in rows]))
+    for p in problems:
+        print(f"warning: {p}")
     for t, w in curves:  # each run faint, in %
         ax.plot(t, [100 * x for x in w], lw=0.6, alpha=0.35)
     draw_band(ax, curves, "mean over runs, smoothed", color="k")
