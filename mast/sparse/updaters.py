@@ -56,10 +56,22 @@ def reset_optimizer_state_(optimizer: torch.optim.Optimizer, param: torch.Tensor
 class TopologyUpdater:
     """Applies drop-and-grow to every masked layer with drop fraction ζ_t (SET or RigL)."""
 
-    def __init__(self, grow: str):
+    def __init__(self, grow: str, per_slice: tuple[str, ...] = ()):
+        """`per_slice`: stacked layers whose leading-dim slices (agents) each keep their own
+        active count (manual per-agent densities, `method.unit_density`)."""
         if grow not in GROW_SCORES:
             raise ValueError(f"grow must be one of {GROW_SCORES}, got {grow!r}")
         self.grow = grow
+        self.per_slice = frozenset(per_slice)
+
+    def _swap(self, name: str, p: torch.Tensor, mask: torch.Tensor, score: torch.Tensor,
+              drop_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """drop_and_grow over the whole tensor, or slice by slice for `per_slice` layers."""
+        if name not in self.per_slice:
+            return drop_and_grow(p, mask, score, math.floor(drop_fraction * int(mask.sum())))
+        pairs = [drop_and_grow(p[i], mask[i], score[i], math.floor(drop_fraction * int(mask[i].sum())))
+                 for i in range(mask.shape[0])]
+        return torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
 
     def _score(self, name: str, weight: torch.Tensor, dense_grads: Mapping[str, torch.Tensor],
                generator: torch.Generator | None) -> torch.Tensor | None:
@@ -81,12 +93,11 @@ class TopologyUpdater:
         skipped: list[str] = []
         for name, mask in masks.masks.items():
             p = params[name]
-            k = math.floor(drop_fraction * int(mask.sum()))
             score = self._score(name, p, dense_grads, generator)
             if score is None:
                 skipped.append(name)
                 continue
-            new_mask, grown = drop_and_grow(p, mask, score, k)
+            new_mask, grown = self._swap(name, p, mask, score, drop_fraction)
             assert not (grown & mask).any(), f"{name}: grown a connection that was active"
             assert int(new_mask.sum()) == int(mask.sum()), f"{name}: active count changed"
             p.masked_fill_(grown, 0.0)
