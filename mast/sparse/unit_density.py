@@ -58,7 +58,7 @@ def agent_densities(unit_density: Mapping[str, float], types: list[str],
         raise UnitDensityError(f"method.unit_density keys {sorted(unit_density)} must be the "
                                f"map's unit types; allowed keys: {', '.join(allowed)}")
     for k, v in unit_density.items():
-        if not 0.0 < float(v) <= 1.0:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < float(v) <= 1.0:
             raise UnitDensityError(f"method.unit_density.{k}={v} is out of range; "
                                    "allowed: 0 < density <= 1")
     dens = [float(unit_density[t]) for t in types]
@@ -104,9 +104,14 @@ def random_masks(shapes: Mapping[str, tuple[int, ...]], agent_density: list[floa
 
 def check_config(cfg) -> None:
     """Start-up check: per-agent networks, the map's unit types, the overall budget."""
+    from omegaconf import DictConfig
+
     ud = cfg.method.unit_density
     if ud is None:
         return
+    if not isinstance(ud, DictConfig) or not ud:
+        raise UnitDensityError(f"method.unit_density={ud!r} must be a mapping unit type -> "
+                               "density, e.g. {stalker: 0.08, zealot: 0.12}")
     if cfg.agent.share_params:
         raise UnitDensityError("method.unit_density needs per-agent networks; allowed: "
                                "agent.share_params=false")
