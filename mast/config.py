@@ -79,10 +79,6 @@ class MethodConfig:
     # MAST's adaptive allocation. Typed Any: Hydra cannot merge a dict override into a None or
     # typed-dict node in struct mode; mast.sparse.unit_density checks it is {type: float}.
     unit_density: Any = None
-    # Tickets (Fig. 10): a finished run's folder, a mask .npz, or "random"; see mast.sparse.tickets
-    mask_from: str | None = None
-    # Manual per-unit-type agent densities (Fig. 12b), e.g. {stalker: 0.08, zealot: 0.12}
-    unit_density: dict[str, float] | None = None
 
 
 @dataclass
@@ -215,7 +211,6 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"algo.mixer={cfg.algo.mixer!r} with algo.learner=wqmix; allowed: qmix")
     _validate_env(cfg)
     _validate_sparse_analyses(cfg)
-    _validate_sparse_analyses(cfg)
 
 
 def _validate_env(cfg: DictConfig) -> None:
@@ -228,17 +223,6 @@ def _validate_env(cfg: DictConfig) -> None:
     if cfg.env.map not in maps:
         raise ConfigError(f"env.map={cfg.env.map!r} is not a map of env={cfg.env.name}; "
                           f"allowed values: {', '.join(maps)}")
-
-
-def _validate_sparse_analyses(cfg: DictConfig) -> None:
-    """Tickets (`method.mask_from`) and manual per-unit-type densities (`method.unit_density`)."""
-    from mast.sparse import tickets, unit_density
-
-    try:
-        tickets.check_config(cfg)
-        unit_density.check_config(cfg)
-    except (tickets.TicketError, unit_density.UnitDensityError) as e:
-        raise ConfigError(str(e)) from None
 
 
 def _validate_sparse_analyses(cfg: DictConfig) -> None:
