@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from mast.envs.base import EnvSpec
+from mast.envs.mamujoco_maps import mamujoco_map_spec
 from mast.envs.smac_maps import smac_env_spec
 
 DEFAULT_BATCH_SIZE = 32  # episodes per update (paper Table 3)
@@ -46,6 +47,11 @@ class NetworkSizes:
     mixing_embed: int = 32  # QMIX mixing embedding E
     hypernet_hidden: int = 64  # hidden width of the 2-layer hypernetworks
     central_hidden: int = 256  # WQMIX unrestricted mixer width (3 ReLU layers) and its V(s)
+    mlp_hidden: int = 400  # COMIX Q(o, a) MLP: two hidden layers (FACMAC)
+
+
+COMIX_SIZES = NetworkSizes(mixing_embed=64, hypernet_hidden=64)  # FACMAC's COMIX mixer
+CEM_SAMPLES, CEM_ITERATIONS = 64, 2  # FACMAC's CEM: K samples × iterations Q passes per step
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +211,31 @@ def _res_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
     return batch_size * (4 * f["agent"] + (3 + 2 * nm) * f["mixer"])
 
 
+def comix_agent(spec: EnvSpec, sizes: NetworkSizes) -> Network:
+    """COMIX Q_i(o_i, a_i): [obs ⊕ agent id ⊕ action dims] → h → h → 1, shared by all agents
+    (observations and actions padded to the largest agent's, as the network sees them)."""
+    h = sizes.mlp_hidden
+    layers = (Linear("fc1", spec.obs_dim + spec.n_agents + spec.n_actions, h),
+              Linear("fc2", h, h), Linear("fc3", h, 1))
+    return Network("agent", layers, forwards=spec.n_agents)
+
+
+def _comix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+    """B(3 FLOPs_Agent + K·I FLOPs_Agent + 4 FLOPs_Mix): online Q(o, a) forward and backward
+    (3), the target's CEM (K samples × I iterations forward passes), mixer as eq. (16) (4)."""
+    return batch_size * ((3 + CEM_SAMPLES * CEM_ITERATIONS) * f["agent"] + 4 * f["mixer"])
+
+
+def _agent_test(f: Mapping[str, float]) -> float:
+    """FLOPs_Agent: one greedy step of every agent."""
+    return f["agent"]
+
+
+def _comix_test(f: Mapping[str, float]) -> float:
+    """A greedy COMIX step runs CEM: K·I forward passes of every agent."""
+    return CEM_SAMPLES * CEM_ITERATIONS * f["agent"]
+
+
 NetworkBuilder = Callable[[EnvSpec, NetworkSizes], Network]
 
 
@@ -213,6 +244,8 @@ class AlgoAccounting:
     networks: tuple[NetworkBuilder, ...]
     model_size: Callable[[Mapping[str, float]], float]
     train_flops: Callable[[Mapping[str, float], EnvSpec, int], float]
+    test_flops: Callable[[Mapping[str, float]], float] = _agent_test
+    sizes: NetworkSizes = NetworkSizes()  # the algorithm's default widths (dense reference)
 
 
 def _central_agent(spec: EnvSpec, sizes: NetworkSizes) -> Network:
@@ -227,6 +260,8 @@ ALGOS: dict[str, AlgoAccounting] = {
     "wqmix": AlgoAccounting(
         (agent_network, qmix_mixer, _central_agent, central_mixer), _wqmix_size, _wqmix_train
     ),
+    "comix": AlgoAccounting((comix_agent, qmix_mixer), _online_and_target, _comix_train,
+                            _comix_test, COMIX_SIZES),
 }
 
 
@@ -236,12 +271,14 @@ def _algo(algo: str) -> AlgoAccounting:
     return ALGOS[algo]
 
 
-def networks(algo: str, spec: EnvSpec, sizes: NetworkSizes = NetworkSizes()) -> tuple[Network, ...]:
-    """The networks whose weights `algo` trains (one copy each, no targets)."""
-    return tuple(build(spec, sizes) for build in _algo(algo).networks)
+def networks(algo: str, spec: EnvSpec, sizes: NetworkSizes | None = None) -> tuple[Network, ...]:
+    """The networks whose weights `algo` trains (one copy each, no targets); `sizes` defaults to
+    the algorithm's own widths."""
+    accounting = _algo(algo)
+    return tuple(build(spec, sizes or accounting.sizes) for build in accounting.networks)
 
 
-def layer_names(algo: str, spec: EnvSpec, sizes: NetworkSizes = NetworkSizes()) -> list[str]:
+def layer_names(algo: str, spec: EnvSpec, sizes: NetworkSizes | None = None) -> list[str]:
     """Allowed keys of the per-layer `densities` mapping, `<network>.<layer>`."""
     return [
         f"{net.name}.{layer.name}" for net in networks(algo, spec, sizes) for layer in net.layers
@@ -249,7 +286,7 @@ def layer_names(algo: str, spec: EnvSpec, sizes: NetworkSizes = NetworkSizes()) 
 
 
 def _check(
-    algo: str, spec: EnvSpec, sparsity: float, sizes: NetworkSizes, densities: Densities
+    algo: str, spec: EnvSpec, sparsity: float, sizes: NetworkSizes | None, densities: Densities
 ) -> None:
     if not 0.0 <= sparsity < 1.0:  # also rejects NaN
         raise ValueError(f"sparsity={sparsity!r} is out of range; allowed: 0 <= sparsity < 1")
@@ -268,7 +305,7 @@ def resource_usage(
     spec: EnvSpec,
     sparsity: float,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    sizes: NetworkSizes = NetworkSizes(),
+    sizes: NetworkSizes | None = None,
     densities: Densities = None,
 ) -> dict[str, float]:
     """Absolute `total_size` (parameters, Table 4), `flops_train` (per update of `batch_size`
@@ -284,7 +321,7 @@ def resource_usage(
     return {
         "total_size": accounting.model_size(m),
         "flops_train": accounting.train_flops(f, spec, batch_size),
-        "flops_test": f["agent"],
+        "flops_test": accounting.test_flops(f),
     }
 
 
@@ -292,7 +329,7 @@ def resource_ratios(
     algo: str,
     spec: EnvSpec,
     sparsity: float,
-    sizes: NetworkSizes = NetworkSizes(),
+    sizes: NetworkSizes | None = None,
     densities: Densities = None,
 ) -> dict[str, float]:
     """`resource_usage` divided by that of the dense model of the same algo and spec (Table 1)."""
@@ -306,7 +343,7 @@ def train_flops_per_update(
     spec: EnvSpec,
     sparsity: float,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    sizes: NetworkSizes = NetworkSizes(),
+    sizes: NetworkSizes | None = None,
     densities: Densities = None,
 ) -> float:
     """Absolute training FLOPs of one gradient update (for cumulative FLOPs logging)."""
@@ -327,7 +364,8 @@ def _smax_spec(map_name: str) -> EnvSpec:
     return smax_env_spec(map_name)
 
 
-ENV_SPECS: dict[str, Callable[[str], EnvSpec]] = {"smac": smac_env_spec, "smax": _smax_spec}
+ENV_SPECS: dict[str, Callable[[str], EnvSpec]] = {
+    "smac": smac_env_spec, "smax": _smax_spec, "mamujoco": mamujoco_map_spec}
 
 
 def env_spec(env: str, map_name: str) -> EnvSpec:
@@ -369,7 +407,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _Parser(prog="python -m mast.accounting", description=__doc__.splitlines()[0])
     parser.add_argument("--algo", required=True, choices=sorted(ALGOS))
     parser.add_argument("--env", required=True, choices=sorted(ENV_SPECS))
-    parser.add_argument("--map", required=True, help="map name, e.g. 3m, 2s3z, 3s5z, 2c_vs_64zg")
+    parser.add_argument("--map", required=True, help="map name, e.g. 3m, 2s3z, 3s5z, 2c_vs_64zg; "
+                        "mamujoco: <scenario>-<agent_conf>, e.g. 'Humanoid-9|8'")
     parser.add_argument("--sparsity", required=True, type=float, help="0 <= S < 1")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="episodes")
     return parser.parse_args(argv)

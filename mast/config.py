@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -22,30 +22,110 @@ class ConfigError(ValueError):
 
 @dataclass
 class AlgoConfig:
+    """Keys every algorithm has. Each algorithm extends it with its own dataclass below and is
+    registered per option (`ALGO_SCHEMAS`), so a key of another algorithm fails in struct mode
+    (e.g. `algo=qmix algo.weighting=cw`)."""
+
+    action_kind: ClassVar[str] = "discrete"  # the action space its learner acts in (EnvSpec)
+
     name: str = MISSING
-    learner: str = "q"  # q | wqmix | res  (registry LEARNERS)
+    learner: str = "q"  # registry LEARNERS
     mixer: str = "qmix"  # qmix | vdn       (registry MIXERS)
     mixing_embed_dim: int = 32
     hypernet_hidden_dim: int = 64
+    central_hidden_dim: int = 256  # width of unrestricted/central networks (WQMIX's Q*)
     td_lambda: float = 0.8  # λ of TD(λ) once multi-step targets are on (0.6 for WQMIX)
+
+
+@dataclass
+class DiscreteQConfig(AlgoConfig):
+    """Value-based learners over discrete actions with ε-greedy exploration."""
+
     epsilon_anneal_env_steps: int = 50_000
-    # WQMIX: OW (optimistic) or CW (centrally) weighting, weight α on the down-weighted samples
+
+
+@dataclass
+class QMIXConfig(DiscreteQConfig):
+    pass
+
+
+@dataclass
+class VDNConfig(DiscreteQConfig):
+    mixer: str = "vdn"
+
+
+@dataclass
+class WQMIXConfig(DiscreteQConfig):
+    """OW (optimistic) or CW (centrally) weighting, weight α on the down-weighted samples."""
+
+    learner: str = "wqmix"
     weighting: str = "ow"
     wqmix_alpha: float = 0.1
-    central_hidden_dim: int = 256
     central_loss_weight: float = 1.0
-    # RES: softmax temperature over one-agent deviations and Monte-Carlo regulariser weight
+    td_lambda: float = 0.6
+    epsilon_anneal_env_steps: int = 100_000
+
+
+@dataclass
+class RESConfig(DiscreteQConfig):
+    """Softmax temperature over one-agent deviations and Monte-Carlo regulariser weight."""
+
+    learner: str = "res"
     res_beta: float = 5.0
     res_lambda: float = 0.05
 
 
 @dataclass
+class COMIXConfig(AlgoConfig):
+    """COMIX (FACMAC paper): per-agent Q_i(o_i, a_i) MLPs, QMIX mixer, greedy actions by the
+    cross-entropy method (CEM), Gaussian exploration noise; defaults are FACMAC's."""
+
+    action_kind: ClassVar[str] = "continuous"
+
+    learner: str = "comix"
+    mixing_embed_dim: int = 64
+    hidden_dim: int = 400  # two hidden layers of this width (paper B.2)
+    cem_samples: int = 64  # N actions sampled per CEM iteration
+    cem_elites: int = 6  # top-N_e samples refit the Gaussian
+    cem_iterations: int = 2
+    act_noise: float = 0.1  # Gaussian exploration σ, in units of the half action range
+    lr: float = 1e-3  # Adam (FACMAC), replaces train.lr / train.optimizer for this algorithm
+    optim_eps: float = 0.01
+    grad_norm_clip: float = 0.5
+    target_update: str = "soft"  # soft (Polyak τ every update, FACMAC) | hard (train.target_update_interval_episodes)
+    target_tau: float = 0.001
+    seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
+    policy_distance_tol: float = 0.2  # RLx2: an action is stale when RMS |Δa| (half-range units) > tol
+    policy_distance_max_rows: int = 2048  # RLx2: (episode, step) rows scored per check
+
+
+@dataclass
 class EnvConfig:
-    name: str = MISSING  # smax | smac (registry ENVS)
+    name: str = MISSING  # registry ENVS
     map: str = "3m"
     n_envs: int = 8  # environments stepped per jitted call while training
     episode_limit: int | None = None  # None: SMAC's limit for the map
     reward_scale: float = 10.0  # SMAX reward ×10 = SMAC's 0..20 range
+
+
+@dataclass
+class MaMuJoCoConfig(EnvConfig):
+    """Multi-Agent MuJoCo (gymnasium-robotics mamujoco_v1); `map` is `<scenario>-<agent_conf>`."""
+
+    map: str = "${.scenario}-${.agent_conf}"
+    scenario: str = "ManySegmentSwimmer"
+    agent_conf: str = "10x2"
+    agent_obsk: int = 0  # observation distance k (paper: 0)
+    reward_scale: float = 1.0
+
+
+ENV_SCHEMAS: dict[str, type[EnvConfig]] = {"smax": EnvConfig, "smac": EnvConfig,
+                                           "mamujoco": MaMuJoCoConfig}
+
+ALGO_SCHEMAS: dict[str, type[AlgoConfig]] = {
+    "qmix": QMIXConfig, "vdn": VDNConfig, "wqmix": WQMIXConfig, "res": RESConfig,
+    "comix": COMIXConfig,
+}
 
 
 @dataclass
@@ -142,8 +222,14 @@ class Config:
 
 
 def register_configs() -> None:
+    """`base_config` plus one schema per algorithm option: `conf/algo/<name>.yaml` starts with
+    `defaults: [<name>_schema, _self_]`, so the option's keys are exactly its dataclass's."""
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
+    for name, schema in ALGO_SCHEMAS.items():
+        cs.store(group="algo", name=f"{name}_schema", node=schema(name=name))
+    for name, schema in ENV_SCHEMAS.items():
+        cs.store(group="env", name=f"{name}_schema", node=schema(name=name))
 
 
 register_configs()
@@ -151,9 +237,10 @@ register_configs()
 # --- validation -------------------------------------------------------------------------------
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "algo.learner": ("q", "wqmix", "res"),
+    "algo.learner": ("q", "wqmix", "res", "comix"),
     "algo.mixer": ("qmix", "vdn"),
     "algo.weighting": ("ow", "cw"),
+    "algo.target_update": ("soft", "hard"),
     "method.topology": ("static", "set", "rigl"),
     "method.distribution": ("uniform", "erk"),
     "method.multistep": ("none", "td_lambda", "nstep"),
@@ -169,29 +256,38 @@ POSITIVE_INT = ("t_max", "test_interval", "test_nepisode", "test_n_envs", "check
                 "algo.hypernet_hidden_dim", "algo.central_hidden_dim", "train.batch_size_episodes",
                 "train.buffer_capacity_episodes", "train.target_update_interval_episodes",
                 "method.update_interval_episodes", "method.online_capacity_episodes",
-                "method.nstep", "algo.epsilon_anneal_env_steps")
+                "method.nstep", "algo.epsilon_anneal_env_steps", "algo.hidden_dim",
+                "algo.cem_samples", "algo.cem_elites", "algo.cem_iterations",
+                "algo.policy_distance_max_rows")
 UNIT_INTERVAL = ("algo.td_lambda", "train.gamma", "method.init_drop_fraction",
                  "method.end_fraction", "train.epsilon_start", "train.epsilon_finish",
-                 "algo.wqmix_alpha")
+                 "algo.wqmix_alpha", "algo.target_tau")
+_ABSENT = object()
 
 
 def _get(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key)
 
 
+def _present(cfg: DictConfig, keys) -> list[str]:
+    """The keys this config has: algorithm-specific keys exist only in their algorithm's schema."""
+    return [k for k in keys if OmegaConf.select(cfg, k, default=_ABSENT) is not _ABSENT]
+
+
 def validate(cfg: DictConfig) -> None:
     """Cross-field checks; raise ConfigError naming the key and the allowed values."""
-    for key, allowed in CHOICES.items():
+    for key in _present(cfg, CHOICES):
+        allowed = CHOICES[key]
         if _get(cfg, key) not in allowed:
             raise ConfigError(f"{key}={_get(cfg, key)!r} is not allowed; allowed values: "
                               f"{', '.join(allowed)}")
     s = cfg.sparsity
     if not 0.0 <= s < 1.0:
         raise ConfigError(f"sparsity={s} is out of range; allowed: 0 <= sparsity < 1")
-    for key in POSITIVE_INT:
+    for key in _present(cfg, POSITIVE_INT):
         if _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)} must be a positive integer")
-    for key in UNIT_INTERVAL:
+    for key in _present(cfg, UNIT_INTERVAL):
         if not 0.0 <= _get(cfg, key) <= 1.0:
             raise ConfigError(f"{key}={_get(cfg, key)} is out of range; allowed: 0 <= {key} <= 1")
     if cfg.train.lr <= 0:
@@ -209,7 +305,22 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"method.sm_omega={m.sm_omega} must be > 0")
     if cfg.algo.learner == "wqmix" and cfg.algo.mixer != "qmix":
         raise ConfigError(f"algo.mixer={cfg.algo.mixer!r} with algo.learner=wqmix; allowed: qmix")
+    _validate_comix(cfg)
     _validate_env(cfg)
+
+
+def _validate_comix(cfg: DictConfig) -> None:
+    a = cfg.algo
+    if "cem_elites" in a and not 2 <= a.cem_elites <= a.cem_samples:
+        raise ConfigError(f"algo.cem_elites={a.cem_elites} is out of range; allowed: "
+                          f"2 <= algo.cem_elites <= algo.cem_samples ({a.cem_samples})")
+    for key in ("act_noise", "policy_distance_tol"):
+        if key in a and a[key] < 0:
+            raise ConfigError(f"algo.{key}={a[key]} must be >= 0")
+    if "lr" in a and a.lr <= 0:
+        raise ConfigError(f"algo.lr={a.lr} must be > 0")
+    if a.get("seq_window_steps") is not None and a.seq_window_steps <= 0:
+        raise ConfigError(f"algo.seq_window_steps={a.seq_window_steps} must be > 0 or null")
     _validate_sparse_analyses(cfg)
 
 
@@ -219,10 +330,15 @@ def _validate_env(cfg: DictConfig) -> None:
     names = env_maps.backends()
     if cfg.env.name not in names:
         raise ConfigError(f"env.name={cfg.env.name!r} is unknown; allowed values: {', '.join(names)}")
-    maps = env_maps.maps_for(cfg.env.name)
-    if cfg.env.map not in maps:
-        raise ConfigError(f"env.map={cfg.env.map!r} is not a map of env={cfg.env.name}; "
-                          f"allowed values: {', '.join(maps)}")
+    problem = env_maps.check(cfg.env)
+    if problem:
+        raise ConfigError(problem)
+    kind = env_maps.action_kind(cfg.env.name)
+    algo_kind = ALGO_SCHEMAS.get(cfg.algo.name, AlgoConfig).action_kind
+    if kind != algo_kind:
+        fits = ", ".join(n for n, sc in ALGO_SCHEMAS.items() if sc.action_kind == kind)
+        raise ConfigError(f"algo={cfg.algo.name} acts in {algo_kind} action spaces but "
+                          f"env={cfg.env.name} has {kind} actions; allowed algo values: {fits}")
 
 
 def _validate_sparse_analyses(cfg: DictConfig) -> None:

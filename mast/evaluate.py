@@ -40,7 +40,7 @@ def evaluate(run_dir: Path, episodes: int = 640, n_envs: int = 32) -> dict:
     learner = build_learner(cfg, env.spec, device, Widths.from_config(cfg), effective_sparsity(cfg))
     state = checkpoint.load(ckpt)
     learner.load_state_dict(state["learner"])
-    runner = EpisodeRunner(env, learner.agent, env.spec, device, cfg.seed)
+    runner = EpisodeRunner(env, learner, env.spec, device, cfg.seed)
     n = wins = ret = 0.0
     while n < episodes:
         _, st = runner.run(0.0, cfg.train.gamma)

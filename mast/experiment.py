@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mast import accounting, checkpoint
 from mast.config import effective_sparsity, run_id, semantic_dict
-from mast.envs import make_env
+from mast.envs import env_maps, make_env
 from mast.learners import build_learner
 from mast.learners.base import Widths
 from mast.registry import LEARNERS
@@ -105,9 +105,9 @@ class Experiment:
         self.learner = build_learner(cfg, self.spec, self.device, self._widths(), self.sparsity)
         self.buffer = make_buffer(cfg.method, cfg.train)
         if hasattr(self.buffer, "policy_distance_fn"):
-            self.buffer.policy_distance_fn = self._stale_action_fraction
-        self.runner = EpisodeRunner(self.env, self.learner.agent, self.spec, self.device, cfg.seed)
-        self.test_runner = EpisodeRunner(self.test_env, self.learner.agent, self.spec,
+            self.buffer.policy_distance_fn = self._policy_distance
+        self.runner = EpisodeRunner(self.env, self.learner, self.spec, self.device, cfg.seed)
+        self.test_runner = EpisodeRunner(self.test_env, self.learner, self.spec,
                                          self.device, cfg.seed + 1)
         self.rng = np.random.default_rng(cfg.seed)
         self.c = Counters()
@@ -175,9 +175,8 @@ class Experiment:
         return stats
 
     def _epsilon(self) -> float:
-        tr = self.cfg.train
-        frac = min(1.0, self.c.t_env / self.cfg.algo.epsilon_anneal_env_steps)
-        return tr.epsilon_start + frac * (tr.epsilon_finish - tr.epsilon_start)
+        """The learner's exploration level now (ε for discrete learners, σ for COMIX)."""
+        return self.learner.exploration(self.c.t_env)
 
     # --- evaluation and logging -----------------------------------------------------------------
     _last_win: float | None = None
@@ -231,11 +230,15 @@ class Experiment:
         cfg = self.cfg
         rows = self.store.read_metrics()
         window = [r["test_win_rate"] for r in rows[-cfg.final_window:]]
+        returns = [r["test_return_mean"] for r in rows[-cfg.final_window:]]
+        if not env_maps.has_win_condition(cfg.env.name):
+            window = []  # no win condition (MA-MuJoCo): final_return is the score
         summary = {"run_id": self.run_id, "algo": cfg.algo.name, "env": cfg.env.name,
                    "map": cfg.env.map, "method": cfg.method.name, "ablation": cfg.ablation.name,
                    "sparsity": self.sparsity, "seed": cfg.seed, "t_max": cfg.t_max,
                    "status": status, "final_win_rate": float(np.mean(window)) if window else None,
-                   "final_window": len(window), "n_evals": len(rows), **self.resources}
+                   "final_return": float(np.mean(returns)) if returns else None,
+                   "final_window": len(returns), "n_evals": len(rows), **self.resources}
         self.store.write_json("summary.json", summary)
         return summary
 
@@ -278,14 +281,6 @@ class Experiment:
             self.store.truncate_metrics_after(-1)  # started but never checkpointed: start over
         self.store.start(yaml, str(self.device))
 
-    @torch.no_grad()
-    def _stale_action_fraction(self, episodes) -> float:
-        """RLx2 policy distance on episodes: fraction of stored actions ≠ current greedy ones."""
-        from mast.modules.agents import unroll
-        from mast.runner import batch_agent_inputs
-
-        b = collate(episodes, self.device)
-        q = unroll(self.learner.agent, batch_agent_inputs(b.obs, b.actions, self.spec.n_actions))
-        greedy = q[:, :-1].masked_fill(~b.avail[:, :-1], -1e9).argmax(-1)
-        differ = (greedy != b.actions).float().mean(-1)
-        return float((differ * b.mask).sum() / b.mask.sum())
+    def _policy_distance(self, episodes) -> float:
+        """RLx2 policy distance of stored episodes, as the learner defines it for its actions."""
+        return self.learner.policy_distance(collate(episodes, self.device))

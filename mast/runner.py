@@ -1,17 +1,37 @@
-"""Vectorised episode runner: ε-greedy (train) or greedy (test) rollouts of N environments at
-once, returned as trimmed `Episode`s. One env call and one batched agent forward per step."""
+"""Vectorised episode runner: exploring (train) or greedy (test) rollouts of N environments at
+once, returned as trimmed `Episode`s. One env call and one batched policy call per step.
+
+Action selection belongs to the learner (DESIGN §2.1): the runner holds a `Policy` (QMIX's
+ε-greedy over Q values, COMIX's CEM + Gaussian noise, …) and only passes it the observations,
+the available actions, its recurrent state, the exploration level and the runner's RNG."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from mast.envs.base import EnvSpec
-from mast.modules.agents import RNNAgent
 from mast.replay.episodes import Episode
+
+
+class Policy(Protocol):
+    """What a learner gives the runner. `explore` is the learner's exploration level
+    (`exploration(t_env)`: ε for discrete Q-learners, the Gaussian σ for COMIX); 0 = greedy."""
+
+    def initial_policy_state(self, n_envs: int) -> Any:
+        """Recurrent state at the start of n_envs episodes (hidden states, last actions…)."""
+        ...
+
+    def act(self, obs: torch.Tensor, avail: torch.Tensor, state: Any, explore: float,
+            gen: torch.Generator) -> tuple[torch.Tensor, Any]:
+        """obs [N, n, obs] (cpu), avail [N, n, U] bool → (actions on cpu: [N, n] long for
+        discrete or [N, n, U] float in env units for continuous, next state). Random draws
+        come from `gen` only, so a rollout is reproducible from the runner's RNG state."""
+        ...
 
 
 def agent_inputs(obs: torch.Tensor, last_actions: torch.Tensor, n_actions: int) -> torch.Tensor:
@@ -51,14 +71,15 @@ class RolloutStats:
 
 
 class EpisodeRunner:
-    """Runs `env.n_envs` episodes per call with the online agent (no gradients)."""
+    """Runs `env.n_envs` episodes per call with the learner's policy (no gradients)."""
 
-    def __init__(self, env, agent: RNNAgent, spec: EnvSpec, device: torch.device, seed: int):
-        self.env, self.agent, self.spec, self.device = env, agent, spec, device
+    def __init__(self, env, policy: Policy, spec: EnvSpec, device: torch.device, seed: int):
+        self.env, self.policy, self.spec, self.device = env, policy, spec, device
         self.gen = torch.Generator().manual_seed(seed)
 
     @torch.no_grad()
-    def run(self, epsilon: float, gamma: float = 0.99) -> tuple[list[Episode], RolloutStats]:
+    def run(self, explore: float, gamma: float = 0.99) -> tuple[list[Episode], RolloutStats]:
+        """One batch of episodes; `explore` = 0 is the greedy (test) policy."""
         env, spec = self.env, self.spec
         n_envs = env.n_envs
         out = env.reset()
@@ -67,12 +88,10 @@ class EpisodeRunner:
         done = np.zeros(n_envs, bool)
         length = np.full(n_envs, spec.episode_limit, np.int64)
         won = np.zeros(n_envs, bool)
-        h = self.agent.initial_hidden(n_envs, self.device)
-        last = torch.full((n_envs, spec.n_agents), -1, dtype=torch.long)
+        h = self.policy.initial_policy_state(n_envs)
         for t in range(spec.episode_limit):
-            o = torch.from_numpy(out.obs).to(self.device)
-            q, h = self.agent(agent_inputs(o, last.to(self.device), spec.n_actions), h)
-            a = epsilon_greedy(q.cpu(), torch.from_numpy(out.avail), epsilon, self.gen)
+            a, h = self.policy.act(torch.from_numpy(out.obs), torch.from_numpy(out.avail), h,
+                                   explore, self.gen)
             out = self.env.step(a.numpy())
             acts.append(a.numpy())
             rews.append(out.reward)
@@ -82,7 +101,6 @@ class EpisodeRunner:
             newly = (out.terminated | out.truncated) & ~done
             length[newly] = t + 1
             done |= newly
-            last = a
             if done.all():
                 break
         return self._split(obs, states, avails, acts, rews, terms, length, won, gamma)
@@ -90,10 +108,11 @@ class EpisodeRunner:
     def _split(self, obs, states, avails, acts, rews, terms, length, won, gamma):
         obs, states, avails = np.stack(obs, 1), np.stack(states, 1), np.stack(avails, 1)
         acts, rews, terms = np.stack(acts, 1), np.stack(rews, 1), np.stack(terms, 1)
+        acts = acts.astype(np.int64 if self.spec.continuous is None else np.float32)
         episodes = []
         for i, L in enumerate(length):
             episodes.append(Episode(obs[i, : L + 1].astype(np.float32), states[i, : L + 1].astype(np.float32),
-                                    avails[i, : L + 1].astype(bool), acts[i, :L].astype(np.int64),
+                                    avails[i, : L + 1].astype(bool), acts[i, :L].copy(),
                                     rews[i, :L].astype(np.float32), terms[i, :L].astype(bool)))
         returns = np.array([ep.reward.sum() for ep in episodes])
         disc = np.array([(ep.reward * gamma ** np.arange(ep.length)).sum() for ep in episodes])

@@ -52,7 +52,7 @@ def bench_runner(cfg, n_envs_list: list[int], calls: int, dev: torch.device) -> 
     for n_envs in n_envs_list:
         env = make_env(cfg, n_envs, 0)
         learner = build_learner(cfg, env.spec, dev, Widths.from_config(cfg), 0.0)
-        runner = EpisodeRunner(env, learner.agent, env.spec, dev, 0)
+        runner = EpisodeRunner(env, learner, env.spec, dev, 0)
         runner.run(0.5)  # compile
         steps, start = 0, time.perf_counter()
         for _ in range(calls):
@@ -69,7 +69,7 @@ def bench_updates(map_name: str, sparsity: float, rounds: int, block: int,
     env = make_env(cfgs["dense"], 32, 0)
     learners = {m: build_learner(c, env.spec, dev, Widths.from_config(c), sparsity if m == "rigl" else 0.0)
                 for m, c in cfgs.items()}
-    runner = EpisodeRunner(env, learners["dense"].agent, env.spec, dev, 0)
+    runner = EpisodeRunner(env, learners["dense"], env.spec, dev, 0)
     episodes = runner.run(1.0)[0] + runner.run(1.0)[0]  # 64 random episodes, shared by both
     rng = np.random.default_rng(0)
     batches = [collate([episodes[i] for i in rng.choice(64, 32, replace=False)], dev)

@@ -10,7 +10,8 @@ import pytest
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from mast.config import ConfigError, run_id, validate
+from mast.config import ALGO_SCHEMAS, ConfigError, run_id, validate
+from mast.envs.env_maps import ACTION_KINDS
 
 from .conftest import ROOT, compose_cfg
 
@@ -18,9 +19,20 @@ GROUPS = {g: sorted(p.stem for p in (ROOT / "conf" / g).glob("*.yaml"))
           for g in ("algo", "env", "method", "ablation", "preset")}
 
 
+def _partner(group: str, option: str) -> list[str]:
+    """An algo acts only in envs of its action kind (and vice versa): pair it with the first one."""
+    kind = (ALGO_SCHEMAS[option].action_kind if group == "algo"
+            else ACTION_KINDS[option] if group == "env" else "discrete")
+    if kind == "discrete":
+        return []
+    other = "env" if group == "algo" else "algo"
+    names = ACTION_KINDS if other == "env" else {n: s.action_kind for n, s in ALGO_SCHEMAS.items()}
+    return [f"{other}={min(n for n, k in names.items() if k == kind)}"]
+
+
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUPS.items() for o in opts])
 def test_every_yaml_composes_and_validates(group, option):
-    cfg = compose_cfg([f"{group}={option}"], tiny=False)
+    cfg = compose_cfg([f"{group}={option}", *_partner(group, option)], tiny=False)
     if group == "preset":  # a preset changes the budget of the default run
         assert cfg.t_max < compose_cfg(tiny=False).t_max
     else:
@@ -52,7 +64,7 @@ BAD_VALUES = [
     ("method.topology=magic", "method.topology"), ("method.operator=min", "method.operator"),
     ("method.buffer=triple", "method.buffer"), ("method.distribution=gauss", "method.distribution"),
     ("algo.td_lambda=1.5", "algo.td_lambda"), ("train.gamma=2", "train.gamma"),
-    ("train.lr=0", "train.lr"), ("algo.weighting=xw", "algo.weighting"),
+    ("train.lr=0", "train.lr"), ("algo=wqmix algo.weighting=xw", "algo.weighting"),
     ("train.optimizer=sgdx", "train.optimizer"), ("seed=-1", "seed"),
     ("method.sm_omega=0", "method.sm_omega"), ("final_window=0", "final_window"),
 ]
@@ -60,7 +72,7 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("override,key", BAD_VALUES)
 def test_bad_values_name_the_key(override, key):
-    cfg = compose_cfg([override])
+    cfg = compose_cfg(override.split())
     with pytest.raises(ConfigError) as e:
         validate(cfg)
     msg = str(e.value)

@@ -49,6 +49,11 @@ class SmacVecEnv:
         avail = np.stack([np.asarray(e.get_avail_actions()) for e in self.envs]).astype(bool)
         return obs, state, avail
 
+    @classmethod
+    def from_config(cls, env_cfg, n_envs: int, seed: int):
+        return cls(map_name=env_cfg.map, n_envs=n_envs, seed=seed,
+                   episode_limit=env_cfg.episode_limit, reward_scale=env_cfg.reward_scale)
+
     def reset(self) -> StepOutput:
         for e in self.envs:
             e.reset()

@@ -146,6 +146,11 @@ class SmaxVecEnv:
         self._key, sub = jax.random.split(self._key)
         return jax.random.split(sub, self.n_envs)
 
+    @classmethod
+    def from_config(cls, env_cfg, n_envs: int, seed: int):
+        return cls(map_name=env_cfg.map, n_envs=n_envs, seed=seed,
+                   episode_limit=env_cfg.episode_limit, reward_scale=env_cfg.reward_scale)
+
     def reset(self) -> StepOutput:
         import jax.numpy as jnp
 

@@ -20,7 +20,7 @@ from mast.envs.base import EnvSpec
 from mast.modules.agents import RNNAgent, unroll
 from mast.registry import LEARNERS, MIXERS
 from mast.replay.episodes import EpisodeBatch
-from mast.runner import batch_agent_inputs
+from mast.runner import agent_inputs, batch_agent_inputs, epsilon_greedy
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,38 @@ class QLearner:
             batch.batch_size, inputs.device))[0]
         chosen = q.gather(-1, batch.actions[:, 0].unsqueeze(-1)).squeeze(-1)
         return float(self.target["mixer"](chosen, batch.state[:, 0]).mean())
+
+    # --- policy: what the runner calls (DESIGN §2.1) ------------------------------------------
+    def exploration(self, t_env: int) -> float:
+        """ε at t_env: linear from train.epsilon_start to epsilon_finish over
+        algo.epsilon_anneal_env_steps (PyMARL), passed to `act` by the training runner."""
+        tr = self.cfg.train
+        frac = min(1.0, t_env / self.cfg.algo.epsilon_anneal_env_steps)
+        return tr.epsilon_start + frac * (tr.epsilon_finish - tr.epsilon_start)
+
+    def initial_policy_state(self, n_envs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(GRU hidden [N, n, h] on the device, last actions [N, n] long, −1 = none)."""
+        last = torch.full((n_envs, self.spec.n_agents), -1, dtype=torch.long)
+        return self.agent.initial_hidden(n_envs, self.device), last
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, avail: torch.Tensor, state, explore: float,
+            gen: torch.Generator) -> tuple[torch.Tensor, tuple]:
+        """ε-greedy over the online agent's Qs (ε = explore); actions [N, n] long on the cpu."""
+        h, last = state
+        inputs = agent_inputs(obs.to(self.device), last.to(self.device), self.spec.n_actions)
+        q, h = self.agent(inputs, h)
+        a = epsilon_greedy(q.cpu(), avail, explore, gen)
+        return a, (h, a)
+
+    @torch.no_grad()
+    def policy_distance(self, batch: EpisodeBatch) -> float:
+        """RLx2's policy distance on stored episodes: the fraction of stored actions that differ
+        from the current greedy actions (over real steps)."""
+        q = unroll(self.agent, batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions))
+        greedy = q[:, :-1].masked_fill(~batch.avail[:, :-1], -1e9).argmax(-1)
+        differ = (greedy != batch.actions).float().mean(-1)
+        return float((differ * batch.mask).sum() / batch.mask.sum())
 
     # --- checkpoint state ---------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -12,7 +12,9 @@ import torch
 @dataclass
 class Episode:
     """One episode of L steps. obs [L+1, n, obs], state [L+1, S], avail [L+1, n, U] bool,
-    actions [L, n] int, reward [L], terminated [L] bool (only the last step can be True)."""
+    actions as the env's action space says: [L, n] int (discrete) or [L, n, U] float32
+    (continuous, env units, padded dims 0), reward [L], terminated [L] bool (only the last step
+    can be True; a truncated episode ends with False and bootstraps)."""
 
     obs: np.ndarray
     state: np.ndarray
@@ -37,7 +39,8 @@ class Episode:
 @dataclass
 class EpisodeBatch:
     """Padded batch, all [B, T(+1), ...]: obs/state/avail have T+1 steps, the rest T.
-    mask [B, T] is 1 on real steps; padded steps have avail all False."""
+    mask [B, T] is 1 on real steps; padded steps have avail all False.
+    actions [B, T, n] long (discrete) or [B, T, n, U] float (continuous)."""
 
     obs: torch.Tensor
     state: torch.Tensor
@@ -64,7 +67,7 @@ def collate(episodes: list[Episode], device: torch.device | str = "cpu") -> Epis
     obs = np.zeros((b, t + 1, n, o), np.float32)
     state = np.zeros((b, t + 1, e0.state.shape[1]), np.float32)
     avail = np.zeros((b, t + 1, n, e0.avail.shape[2]), bool)
-    actions = np.zeros((b, t, n), np.int64)
+    actions = np.zeros((b, t, *e0.actions.shape[1:]), e0.actions.dtype)
     reward = np.zeros((b, t), np.float32)
     term = np.zeros((b, t), np.float32)
     mask = np.zeros((b, t), np.float32)

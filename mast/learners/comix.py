@@ -1,0 +1,190 @@
+"""COMIX (Peng et al. 2021): QMIX over continuous actions, the MAST-COMIX of paper B.9.
+
+Networks (one ModuleDict, so masks, RigL and accounting see them by name): `agent` = shared
+Q_i(o_i, a_i) MLP (2 × 400, agent id in the input), `mixer` = QMIX. Greedy actions come from
+CEM (`mast.cem`) on each agent's Q_i; exploration adds Gaussian noise σ = `algo.act_noise` (in
+units of the half action range) and clips to the bounds. Targets: CEM on the *target* agent at
+o_{t+1} (FACMAC: the target controller picks the bootstrap actions), target mixer, hybrid TD(λ)
+through `QLearner.td_targets`; soft (Polyak) target updates with τ = `algo.target_tau` after
+every update, as FACMAC (`algo.target_update=hard` restores the periodic copy).
+
+Operators over a continuous action set: `method.operator` (max, soft_mellowmax, mellowmax,
+softmax) is applied per agent over the K values of the last CEM iteration's candidates — K
+samples of the CEM Gaussian fitted around the approximate argmax. `max` is the CEM greedy value
+(FACMAC's target); Soft Mellowmax sm_ω = (1/ω)[LSE((α+ω)Q) − LSE(αQ)] over those K values lies
+between their softmax(αQ)-weighted mean and their max, so it damps the overestimation of a
+sampled max exactly as it does over discrete actions. `train.double_q` does not apply (CEM runs
+on the target network). The optimiser settings are COMIX's own (`algo.lr`, `algo.optim_eps`,
+`algo.grad_norm_clip`, Adam) and replace `train.lr/optimizer/optim_eps/grad_norm_clip`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from omegaconf import open_dict
+from torch import nn
+
+from mast import targets as T
+from mast.cem import CEMResult, cem_maximise
+from mast.envs.base import EnvSpec
+from mast.learners.base import QLearner, Widths
+from mast.modules.continuous import MLPQAgent
+from mast.registry import LEARNERS
+from mast.replay.episodes import EpisodeBatch
+
+CEM_CHUNK_ELEMENTS = 2**17  # samples × rows × agents per CEM call (bounds activation memory)
+
+
+def _comix_train_settings(cfg):
+    """A copy of cfg whose `train` optimiser keys are COMIX's (Adam, algo.lr, …)."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.train.optimizer, cfg.train.lr = "adam", cfg.algo.lr
+        cfg.train.optim_eps, cfg.train.grad_norm_clip = cfg.algo.optim_eps, cfg.algo.grad_norm_clip
+    return cfg
+
+
+def window(batch: EpisodeBatch, steps: int, gen: torch.Generator | None = None) -> EpisodeBatch:
+    """A random window of `steps` steps from each episode (obs/state/avail get steps + 1).
+
+    Episodes shorter than the window keep their start; the window's last step bootstraps from
+    the next observation (a truncation), so TD(λ) stays correct on windows."""
+    b, t = batch.reward.shape
+    if steps >= t:
+        return batch
+    lengths = batch.mask.sum(1).long()
+    room = (lengths - steps).clamp(min=0) + 1
+    start = (torch.rand(b, generator=gen).to(room.device) * room).long()
+    rows = torch.arange(b, device=room.device)[:, None]
+    idx = start[:, None] + torch.arange(steps + 1, device=room.device)[None]
+    return EpisodeBatch(batch.obs[rows, idx], batch.state[rows, idx], batch.avail[rows, idx],
+                        batch.actions[rows, idx[:, :-1]], batch.reward[rows, idx[:, :-1]],
+                        batch.terminated[rows, idx[:, :-1]], batch.mask[rows, idx[:, :-1]])
+
+
+@LEARNERS.register("comix")
+class COMIXLearner(QLearner):
+    def __init__(self, cfg, spec: EnvSpec, device: torch.device, widths: Widths, sparsity: float):
+        if spec.continuous is None:
+            raise ValueError("algo=comix needs continuous actions (env=mamujoco); "
+                             "use algo=qmix for discrete action spaces")
+        super().__init__(_comix_train_settings(cfg), spec, device, widths, sparsity)
+        low, high = (torch.as_tensor(x, device=device) for x in spec.continuous.bounds())
+        self.dim_mask = torch.as_tensor(spec.continuous.dim_mask(), device=device)
+        self.center = (high + low) / 2
+        self.half = torch.where(self.dim_mask, (high - low) / 2, torch.ones_like(high))
+        for p in self.target.parameters():
+            p.requires_grad_(False)
+
+    @classmethod
+    def build_nets(cls, cfg, spec: EnvSpec, w: Widths) -> nn.ModuleDict:
+        """Tiny scales every width by one factor, carried by `w.rnn`: the MLP follows it."""
+        hidden = max(1, round(cfg.algo.hidden_dim * w.rnn / cfg.agent.rnn_hidden_dim))
+        agent = MLPQAgent(spec.obs_dim, spec.n_actions, spec.n_agents, hidden,
+                          cfg.agent.share_params)
+        return nn.ModuleDict({"agent": agent, "mixer": cls._mixer(cfg, spec, w)})
+
+    # --- actions: env units ↔ normalised [-1, 1] ---------------------------------------------
+    def normalise(self, actions: torch.Tensor) -> torch.Tensor:
+        """[..., n, U] env units → [-1, 1] (padded dims 0)."""
+        return (actions - self.center) / self.half * self.dim_mask
+
+    def to_env_units(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.center + x * self.half) * self.dim_mask
+
+    def greedy(self, agent: nn.Module, obs: torch.Tensor,
+               gen: torch.Generator | None = None) -> CEMResult:
+        """CEM on `agent` for obs [R, n, o], in chunks of rows → CEMResult over [R, ...]."""
+        a = self.cfg.algo
+        rows = max(1, CEM_CHUNK_ELEMENTS // (a.cem_samples * self.spec.n_agents))
+        parts = []
+        for o in obs.split(rows):
+            mask = self.dim_mask.expand(o.shape[0], *self.dim_mask.shape)
+            parts.append(cem_maximise(lambda x, o=o: agent(o, x), mask, a.cem_samples,
+                                      a.cem_elites, a.cem_iterations, gen))
+        if len(parts) == 1:
+            return parts[0]
+        return CEMResult(*(torch.cat([getattr(p, f) for p in parts], dim=0 if f.startswith("best")
+                                     else 1) for f in ("best", "best_value", "candidates", "values")))
+
+    # --- policy (the runner's interface) -----------------------------------------------------
+    def exploration(self, t_env: int) -> float:
+        """Gaussian σ of the exploration noise (normalised units), constant as in FACMAC."""
+        return float(self.cfg.algo.act_noise)
+
+    def initial_policy_state(self, n_envs: int) -> None:
+        return None  # feed-forward agent: no recurrent state
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, avail: torch.Tensor, state, explore: float,
+            gen: torch.Generator) -> tuple[torch.Tensor, None]:
+        """CEM greedy actions + N(0, explore²) noise, clipped; [N, n, U] env units on the cpu."""
+        x = self.greedy(self.agent, obs.to(self.device), gen).best
+        if explore > 0:
+            x = (x + explore * torch.randn(x.shape, generator=gen).to(x.device)).clamp(-1, 1)
+        return self.to_env_units(x).cpu(), None
+
+    # --- targets and loss ----------------------------------------------------------------------
+    def _operator(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-agent operator over the K candidate values: [K, R, n] → [R, n]."""
+        m = self.cfg.method
+        params = {"max": {}, "soft_mellowmax": {"alpha": m.sm_alpha, "omega": m.sm_omega},
+                  "mellowmax": {"omega": m.sm_omega}, "softmax": {"beta": m.softmax_beta}}
+        return T.OPERATORS[m.operator](values.movedim(0, -1), None, **params[m.operator])
+
+    @torch.no_grad()
+    def bootstrap_values(self, batch: EpisodeBatch) -> torch.Tensor:
+        """Target Q_tot of the state after each step, [B, T]: CEM on the target agent at
+        o_{t+1}, the operator over its candidates, the target mixer (real steps only)."""
+        obs, state, valid = batch.obs[:, 1:], batch.state[:, 1:], batch.mask.bool()
+        per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
+        if valid.any():
+            res = self.greedy(self.target["agent"], obs[valid])
+            per_agent[valid] = self._operator(res.values)
+        return self.target["mixer"](per_agent, state)
+
+    def q_tot_and_targets(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, torch.Tensor]:
+        q = self.agent(batch.obs[:, :-1], self.normalise(batch.actions))  # [B, T, n]
+        q_tot = self.nets["mixer"](q, batch.state[:, :-1])
+        return q_tot, self.td_targets(batch, self.bootstrap_values(batch), t_env)
+
+    def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
+        steps = self.cfg.algo.seq_window_steps
+        return super().loss(batch if steps is None else window(batch, steps), t_env)
+
+    # --- targets: FACMAC's soft updates --------------------------------------------------------
+    def update(self, batch: EpisodeBatch, t_env: int) -> dict:
+        stats = super().update(batch, t_env)
+        if self.cfg.algo.target_update == "soft":
+            online = [p.detach() for p in self.nets.parameters()]
+            torch._foreach_lerp_(list(self.target.parameters()), online, self.cfg.algo.target_tau)
+            if self.sparse is not None:
+                self.sparse.masks.apply_(self.target)
+        return stats
+
+    def sync_target(self) -> None:
+        """The experiment's periodic copy; with soft updates the targets track every update."""
+        if self.cfg.algo.target_update == "hard":
+            super().sync_target()
+
+    # --- diagnostics ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def q_estimate(self, batch: EpisodeBatch) -> float:
+        """Mean target Q_tot of the first step's taken actions (Fig. 5b diagnostic)."""
+        q = self.target["agent"](batch.obs[:, 0], self.normalise(batch.actions[:, 0]))
+        return float(self.target["mixer"](q, batch.state[:, 0]).mean())
+
+    @torch.no_grad()
+    def policy_distance(self, batch: EpisodeBatch) -> float:
+        """RLx2's policy distance for continuous actions: the fraction of stored agent actions
+        whose RMS distance per real dim (normalised units) from the current CEM greedy action
+        exceeds `algo.policy_distance_tol`, on ≤ `policy_distance_max_rows` evenly spaced real
+        steps (CEM is costly). CEM draws from a fixed-seed generator: no training RNG is used."""
+        obs, acts = batch.obs[:, :-1][batch.mask.bool()], batch.actions[batch.mask.bool()]
+        keep = torch.linspace(0, len(obs) - 1, min(len(obs), self.cfg.algo.policy_distance_max_rows))
+        obs, acts = obs[keep.long()], acts[keep.long()]
+        greedy = self.greedy(self.agent, obs, torch.Generator().manual_seed(0)).best
+        sq = ((self.normalise(acts) - greedy) ** 2).sum(-1) / self.dim_mask.sum(-1)
+        return float((sq.sqrt() > self.cfg.algo.policy_distance_tol).float().mean())

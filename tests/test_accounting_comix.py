@@ -1,0 +1,62 @@
+"""COMIX accounting checked by hand (DESIGN §5 conventions, FACMAC's CEM: 64 samples × 2
+iterations of Q_i forward passes per agent per step)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mast import accounting as A
+from mast.config import COMIXConfig
+from mast.envs.mamujoco_maps import PAPER_SPECS
+
+from .conftest import ROOT
+
+
+def test_cem_constants_are_the_config_defaults():
+    c = COMIXConfig(name="comix")
+    assert (A.CEM_SAMPLES, A.CEM_ITERATIONS) == (c.cem_samples, c.cem_iterations)
+    assert (A.COMIX_SIZES.mlp_hidden, A.COMIX_SIZES.mixing_embed) == (c.hidden_dim,
+                                                                       c.mixing_embed_dim)
+
+
+def test_swimmer_by_hand():
+    """ManySegmentSwimmer 10x2: n 10, obs 4, actions 2, state 44; agent input 4 + 10 + 2 = 16."""
+    spec, s = PAPER_SPECS["ManySegmentSwimmer-10x2"], 0.9
+    d = 1 - s
+    m_agent = d * (16 * 400 + 400 * 400 + 400 * 1) + (400 + 400 + 1)
+    f_agent = 10 * d * ((2 * 16 - 1) * 400 + (2 * 400 - 1) * 400 + (2 * 400 - 1) * 1)
+    e, h = 64, 64  # FACMAC mixer: embed 64, hypernet 64
+    m_mix = (d * (44 * h + h * e * 10 + 44 * h + h * e + 44 * e + 44 * e + e * 1)
+             + (h + e * 10 + h + e + e + e + 1))
+    f_mix = (d * ((2 * 44 - 1) * h + (2 * h - 1) * e * 10 + (2 * 44 - 1) * h + (2 * h - 1) * e
+                  + (2 * 44 - 1) * e + (2 * 44 - 1) * e + (2 * e - 1) * 1)
+             + (2 * 10 - 1) * e + (2 * e - 1))
+    got = A.resource_usage("comix", spec, s, batch_size=32)
+    assert got["total_size"] == pytest.approx(2 * (m_agent + m_mix))
+    assert got["flops_train"] == pytest.approx(32 * ((3 + 64 * 2) * f_agent + 4 * f_mix))
+    assert got["flops_test"] == pytest.approx(64 * 2 * f_agent)
+    ratios = A.resource_ratios("comix", spec, s)
+    assert ratios["flops_test"] == pytest.approx(0.1)  # CEM passes cancel in the ratio
+
+
+def test_humanoid_pads_inputs_to_the_largest_agent():
+    spec = PAPER_SPECS["Humanoid-9|8"]
+    fc1 = A.networks("comix", spec)[0].layers[0]
+    assert (fc1.in_dim, fc1.out_dim) == (236 + 2 + 9, 400)
+
+
+def test_cli_prints_one_json_object():
+    out = subprocess.run([sys.executable, "-m", "mast.accounting", "--algo", "comix", "--env",
+                          "mamujoco", "--map", "Humanoid-9|8", "--sparsity", "0.9"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["map"] == "Humanoid-9|8" and 0.1 < rec["total_size"] < 0.11
+    bad = subprocess.run([sys.executable, "-m", "mast.accounting", "--algo", "comix", "--env",
+                          "mamujoco", "--map", "Humanoid-2x3", "--sparsity", "0.9"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "allowed values: 9|8" in bad.stderr

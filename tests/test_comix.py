@@ -1,0 +1,140 @@
+"""COMIX on the real Multi-Agent MuJoCo environments: every sparse-training method runs on
+ManySegmentSwimmer 10x2 and Humanoid 9|8 with sparsity held at every evaluation; CEM, the
+operators over CEM candidates, action bounds, RLx2's policy distance and the soft targets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mast.cem import cem_maximise
+from mast.envs.mamujoco_maps import PAPER_SPECS
+from mast.experiment import Experiment
+from mast.learners import build_learner
+from mast.learners.base import Widths
+from mast.replay import collate
+from mast.replay.episodes import Episode
+
+from .conftest import ROOT
+from .test_mamujoco import COMIX_TINY, one_torch_thread  # noqa: F401  (fixture)
+
+METHODS = sorted(p.stem for p in (ROOT / "conf/method").glob("*.yaml") if p.stem != "ticket")
+SCENARIOS = {"swimmer": ["env.scenario=ManySegmentSwimmer", "env.agent_conf=10x2"],
+             "humanoid": ["env.scenario=Humanoid", "env.agent_conf=9|8"]}
+BUDGET = ["t_max=200", "test_interval=100", "test_nepisode=2", "test_n_envs=2"]
+
+
+def _rows(exp: Experiment) -> list[dict]:
+    return [json.loads(x) for x in (exp.store.dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("scenario,method", [(s, m) for s in SCENARIOS for m in METHODS])
+def test_every_method_runs_and_holds_sparsity(tiny_cfg, scenario, method):
+    exp = Experiment(tiny_cfg(*COMIX_TINY, *SCENARIOS[scenario], *BUDGET, f"method={method}"))
+    res = exp.run()
+    assert res["status"] == "finished", res
+    rows = _rows(exp)
+    assert any("train/loss" in r for r in rows) and all(
+        np.isfinite(r["train/loss"]) for r in rows if "train/loss" in r)
+    summary = json.loads((exp.store.dir / "summary.json").read_text())
+    assert summary["final_win_rate"] is None  # no win condition: the score is the return
+    assert summary["final_return"] == pytest.approx(
+        np.mean([r["test_return_mean"] for r in rows[-exp.cfg.final_window:]]))
+    if exp.cfg.method.sparse:
+        assert all(abs(r["sparsity"] - 0.9) <= 0.005 for r in rows)  # at every evaluation
+        assert summary["total_size"] < 0.2 and summary["flops_test"] < 0.2
+        density = exp.learner.sparse.masks.density()
+        assert abs(1 - density - 0.9) <= 0.005
+        for name, p in exp.learner.target.named_parameters():  # targets carry the masks
+            if name in exp.learner.sparse.masks.masks:
+                assert (p[~exp.learner.sparse.masks.masks[name].bool()] == 0).all()
+
+
+@pytest.mark.parametrize("ablation", ["operator_softmax", "operator_mellowmax",
+                                      "no_soft_mellowmax", "no_hybrid_td"])
+def test_operator_ablations_run(tiny_cfg, ablation):
+    exp = Experiment(tiny_cfg(*COMIX_TINY, *BUDGET, "method=mast", f"ablation={ablation}"))
+    assert exp.run()["status"] == "finished"
+
+
+def test_cem_finds_the_maximum_of_a_concave_q():
+    target = torch.tensor([[0.5, -0.3, 0.0], [-0.7, 0.2, 0.0]])  # 2 agents, agent 1 has 2 dims
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+
+    def q_fn(a):  # [K, n, U] → [K, n]
+        return -((a - target) ** 2 * mask).sum(-1)
+
+    res = cem_maximise(q_fn, mask, samples=256, elites=16, iterations=6,
+                       gen=torch.Generator().manual_seed(0))
+    assert torch.allclose(res.best, target, atol=0.08)
+    assert (res.best[1, 2] == 0) and (res.candidates[..., 1, 2] == 0).all()  # padded dim held
+    assert torch.equal(res.best_value, res.values.max(0).values)
+
+
+def _learner(cfg_overrides, tiny_cfg):
+    cfg = tiny_cfg(*COMIX_TINY, *cfg_overrides)
+    spec = PAPER_SPECS[cfg.env.map]
+    spec = type(spec)(**{**spec.__dict__, "episode_limit": 10})
+    return build_learner(cfg, spec, torch.device("cpu"), Widths.from_config(cfg), 0.0), spec
+
+
+def test_operators_over_candidates_are_ordered(tiny_cfg):
+    """max ≥ soft mellowmax ≥ softmax(α)-weighted mean of the same CEM candidate values."""
+    learner, _ = _learner(["method=mast"], tiny_cfg)
+    values = torch.randn(64, 5, 10, generator=torch.Generator().manual_seed(1))
+    sm = learner._operator(values)
+    w = torch.softmax(learner.cfg.method.sm_alpha * values, 0)
+    assert (sm <= values.max(0).values + 1e-6).all() and (sm >= (w * values).sum(0) - 1e-6).all()
+
+
+def test_actions_respect_bounds_and_padding(tiny_cfg):
+    learner, spec = _learner(SCENARIOS["humanoid"], tiny_cfg)
+    obs = torch.randn(6, spec.n_agents, spec.obs_dim)
+    avail = torch.as_tensor(spec.continuous.dim_mask()).expand(6, -1, -1)
+    gen = torch.Generator().manual_seed(0)
+    a, state = learner.act(obs, avail, learner.initial_policy_state(6), 5.0, gen)  # huge noise
+    assert a.shape == (6, 2, 9) and state is None
+    assert (a.abs() <= 0.4 + 1e-6).all() and (a[:, 1, 8] == 0).all()
+    assert ((a.abs() - 0.4).abs() < 1e-6).any()  # the noise was clipped at the bounds
+    again, _ = learner.act(obs, avail, None, 5.0, torch.Generator().manual_seed(0))
+    assert torch.equal(a, again)  # draws come from the runner's generator only
+
+
+def test_policy_distance_for_continuous_actions(tiny_cfg):
+    learner, spec = _learner(SCENARIOS["swimmer"], tiny_cfg)
+    obs = torch.randn(1, 9, spec.n_agents, spec.obs_dim).numpy()
+    greedy = learner.greedy(learner.agent, torch.from_numpy(obs[0, :8]),
+                            torch.Generator().manual_seed(0)).best
+    stored = learner.to_env_units(greedy).numpy()[None]
+    avail = np.broadcast_to(spec.continuous.dim_mask(), (9, spec.n_agents, 2))
+
+    def episode(actions):
+        return Episode(obs[0], np.zeros((9, spec.state_dim), np.float32), avail.copy(),
+                       actions[0].astype(np.float32), np.zeros(8, np.float32), np.zeros(8, bool))
+
+    same = learner.policy_distance(collate([episode(stored)]))
+    far = learner.policy_distance(collate([episode(-np.sign(stored) + 0 * stored)]))
+    assert same == 0.0 and far > 0.9
+
+
+def test_soft_targets_track_the_online_nets(tiny_cfg):
+    learner, spec = _learner(["algo.target_tau=0.5"], tiny_cfg)
+    with torch.no_grad():
+        for p in learner.nets.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in learner.target.parameters()]
+    steps = 3
+    ep = Episode(np.zeros((steps + 1, spec.n_agents, spec.obs_dim), np.float32),
+                 np.zeros((steps + 1, spec.state_dim), np.float32),
+                 np.broadcast_to(spec.continuous.dim_mask(), (steps + 1, spec.n_agents, 2)).copy(),
+                 np.zeros((steps, spec.n_agents, 2), np.float32), np.ones(steps, np.float32),
+                 np.zeros(steps, bool))
+    learner.update(collate([ep, ep]), t_env=0)
+    online = list(learner.nets.parameters())
+    for b, t, o in zip(before, learner.target.parameters(), online, strict=True):
+        assert torch.allclose(t, b + 0.5 * (o.detach() - b), atol=1e-6)
+    learner.sync_target()  # the experiment's periodic copy is off with soft targets
+    assert not torch.equal(next(learner.target.parameters()), online[0])
