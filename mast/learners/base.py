@@ -17,7 +17,7 @@ from torch import nn
 from mast import targets as T
 from mast.config import t0_env_steps
 from mast.envs.base import EnvSpec
-from mast.modules.agents import RNNAgent, unroll
+from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, unroll, unroll_reference
 from mast.registry import LEARNERS, MIXERS
 from mast.replay.episodes import EpisodeBatch
 from mast.runner import agent_inputs, batch_agent_inputs, epsilon_greedy
@@ -50,6 +50,8 @@ def make_optimizer(train, params) -> torch.optim.Optimizer:
 
 @LEARNERS.register("q")
 class QLearner:
+    fused_unroll = True  # False: the plain step-by-step unroll (reference, benchmarks)
+
     def __init__(self, cfg, spec: EnvSpec, device: torch.device, widths: Widths, sparsity: float):
         self.cfg, self.spec, self.device = cfg, spec, device
         self.gamma = cfg.train.gamma
@@ -102,10 +104,10 @@ class QLearner:
         return T.softmax_operator(q_target, m.softmax_beta, avail)
 
     @torch.no_grad()
-    def next_values(self, batch: EpisodeBatch, inputs: torch.Tensor,
+    def next_values(self, batch: EpisodeBatch, inputs: EpisodeInputs,
                     q_online: torch.Tensor) -> torch.Tensor:
         """Bootstrap value of the state after each step, [B, T], from the target networks."""
-        q_target = unroll(self.target["agent"], inputs)[:, 1:]
+        q_target = self.unroll(self.target["agent"], inputs)[:, 1:]
         v = self.agent_next_values(q_online[:, 1:].detach(), q_target, batch.avail[:, 1:])
         return self.target["mixer"](v, batch.state[:, 1:])
 
@@ -117,11 +119,25 @@ class QLearner:
 
     def q_tot_and_targets(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Q_tot of the taken actions and its TD targets, both [B, T]."""
-        inputs = batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions)
-        q = unroll(self.agent, inputs)  # [B, T+1, n, U]
+        inputs = self.episode_inputs(batch)
+        q = self.unroll(self.agent, inputs)  # [B, T+1, n, U]
         chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, n]
         q_tot = self.nets["mixer"](chosen, batch.state[:, :-1])
         return q_tot, self.td_targets(batch, self.next_values(batch, inputs, q), t_env)
+
+    def episode_inputs(self, batch: EpisodeBatch) -> EpisodeInputs:
+        """Agent inputs [B, T+1, n, in] and the packing of the L+1 steps each episode has."""
+        x = batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions)
+        lengths = batch.mask.sum(1).long() + 1
+        return EpisodeInputs(x, Packing.from_lengths(lengths, self.spec.n_agents, x.shape[1]))
+
+    def unroll(self, agent: RNNAgent, inputs: EpisodeInputs) -> torch.Tensor:
+        """q [B, T+1, n, U] of `agent` (online or target); 0 at padded steps on the fused path,
+        the step-by-step reference (equivalence tests, `make bench`'s "before") when
+        `fused_unroll` is False."""
+        if self.fused_unroll:
+            return unroll(agent, inputs)
+        return unroll_reference(agent, inputs.x)
 
     def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
         q_tot, y = self.q_tot_and_targets(batch, t_env)

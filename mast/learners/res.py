@@ -13,7 +13,7 @@ import torch
 
 from mast import targets as T
 from mast.learners.base import QLearner
-from mast.modules.agents import unroll
+from mast.modules.agents import EpisodeInputs
 from mast.registry import LEARNERS
 from mast.replay.episodes import EpisodeBatch
 
@@ -21,9 +21,9 @@ from mast.replay.episodes import EpisodeBatch
 @LEARNERS.register("res")
 class RESLearner(QLearner):
     @torch.no_grad()
-    def next_values(self, batch: EpisodeBatch, inputs: torch.Tensor,
+    def next_values(self, batch: EpisodeBatch, inputs: EpisodeInputs,
                     q_online: torch.Tensor) -> torch.Tensor:
-        q_t = unroll(self.target["agent"], inputs)[:, 1:]  # [B, T, n, U]
+        q_t = self.unroll(self.target["agent"], inputs)[:, 1:]  # [B, T, n, U]
         q_o = q_online[:, 1:].detach()
         avail, state = batch.avail[:, 1:], batch.state[:, 1:]
         greedy = q_o.masked_fill(~avail, -1e9).argmax(-1)  # [B, T, n]

@@ -10,11 +10,10 @@ from torch import nn
 
 from mast.envs.base import EnvSpec
 from mast.learners.base import QLearner, Widths
-from mast.modules.agents import RNNAgent, unroll
+from mast.modules.agents import EpisodeInputs, RNNAgent
 from mast.modules.mixers import CentralMixer
 from mast.registry import LEARNERS
 from mast.replay.episodes import EpisodeBatch
-from mast.runner import batch_agent_inputs
 
 
 @LEARNERS.register("wqmix")
@@ -28,23 +27,23 @@ class WQMIXLearner(QLearner):
         return nets
 
     @torch.no_grad()
-    def next_values(self, batch: EpisodeBatch, inputs: torch.Tensor,
+    def next_values(self, batch: EpisodeBatch, inputs: EpisodeInputs,
                     q_online: torch.Tensor) -> torch.Tensor:
         """Target central Q* at QMIX's greedy next actions (or the configured operator)."""
-        q_central = unroll(self.target["central_agent"], inputs)[:, 1:]
+        q_central = self.unroll(self.target["central_agent"], inputs)[:, 1:]
         v = self.agent_next_values(q_online[:, 1:].detach(), q_central, batch.avail[:, 1:])
         return self.target["central_mixer"](v, batch.state[:, 1:])
 
     def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
-        inputs = batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions)
+        inputs = self.episode_inputs(batch)
         act = batch.actions.unsqueeze(-1)
-        q = unroll(self.agent, inputs)
+        q = self.unroll(self.agent, inputs)
         q_tot = self.nets["mixer"](q[:, :-1].gather(-1, act).squeeze(-1), batch.state[:, :-1])
-        qc = unroll(self.nets["central_agent"], inputs)
+        qc = self.unroll(self.nets["central_agent"], inputs)
         q_star = self.nets["central_mixer"](qc[:, :-1].gather(-1, act).squeeze(-1),
                                             batch.state[:, :-1])
         y = self.td_targets(batch, self.next_values(batch, inputs, q), t_env)
-        w = self._weights(batch, q, q_tot, y)
+        w = self._weights(batch, inputs, q, q_tot, y)
         mask = batch.mask
         td = (q_tot - y) * mask
         qmix_loss = (w * td ** 2).sum() / mask.sum()
@@ -53,15 +52,14 @@ class WQMIXLearner(QLearner):
         return qmix_loss + self.cfg.algo.central_loss_weight * central_loss, stats
 
     @torch.no_grad()
-    def _weights(self, batch, q, q_tot, y) -> torch.Tensor:
+    def _weights(self, batch, inputs, q, q_tot, y) -> torch.Tensor:
         alpha = self.cfg.algo.wqmix_alpha
         if self.cfg.algo.weighting == "ow":
             return torch.where(q_tot < y, 1.0, alpha)
         avail = batch.avail[:, :-1]
         greedy = q[:, :-1].masked_fill(~avail, -1e9).argmax(-1)  # [B, T, n]
         is_greedy = (greedy == batch.actions).all(-1)
-        qc_target = unroll(self.target["central_agent"],  # CW compares with the target Q*(s, û)
-                           batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions))
+        qc_target = self.unroll(self.target["central_agent"], inputs)  # CW: target Q*(s, û)
         q_star_greedy = self.target["central_mixer"](
             qc_target[:, :-1].gather(-1, greedy.unsqueeze(-1)).squeeze(-1), batch.state[:, :-1])
         return torch.where(is_greedy | (y > q_star_greedy), 1.0, alpha)

@@ -8,6 +8,7 @@ the global per-layer budget of paper Fig. 12 for free.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -98,11 +99,13 @@ class RNNAgent(nn.Module):
         return self.fc2(h), h
 
 
-def unroll(agent: RNNAgent, inputs: torch.Tensor) -> torch.Tensor:
-    """Run the agent over an episode batch. inputs [B, T, n_agents, in] → q [B, T, n_agents, U].
 
-    Same maths as calling `agent` step by step, but fc1, the GRU input gates and fc2 run once over
-    all T steps; only the recurrent matmul stays in the Python loop (≈2x faster updates on CPU)."""
+def unroll_reference(agent: RNNAgent, inputs: torch.Tensor) -> torch.Tensor:
+    """Plain step-by-step unroll (the path before the fused GRU; the equivalence reference).
+    inputs [B, T, n_agents, in] → q [B, T, n_agents, U]. Works for shared and per-agent weights.
+
+    fc1, the GRU input gates and fc2 run once over all T steps; the cell runs step by step and
+    autograd records every gate op of every step."""
     gi = agent.rnn.input_gates(F.relu(agent.fc1(inputs)))  # [B, T, n, 3h]
     h = agent.initial_hidden(inputs.shape[0], inputs.device)
     hs = []
@@ -110,3 +113,144 @@ def unroll(agent: RNNAgent, inputs: torch.Tensor) -> torch.Tensor:
         h = agent.rnn.cell(g, h)
         hs.append(h)
     return agent.fc2(torch.stack(hs, dim=1))
+
+
+class Packing(NamedTuple):
+    """Which (step, row) pairs of a time-major [T, N] unroll are real, rows sorted by length
+    (longest first) so the rows alive at step t are a prefix: PackedSequence's layout.
+
+    index [P] positions t·N + row in the flattened [T, N] grid, step-major; batch_sizes [T]
+    Python ints (rows alive per step, non-increasing, all > 0); prev [P − batch_sizes[0]] packed
+    position of the same row one step earlier."""
+
+    index: torch.Tensor
+    batch_sizes: list[int]
+    prev: torch.Tensor
+    steps: int
+    rows: int
+
+    @classmethod
+    def from_lengths(cls, lengths: torch.Tensor, repeat: int, steps: int) -> Packing:
+        """lengths [B] (steps ≥ 1 each, ≤ steps), every episode repeated `repeat` times as
+        consecutive rows (the agents) → packing of the [steps, B·repeat] grid."""
+        lens = lengths.long().repeat_interleave(repeat)  # [N]
+        order = torch.argsort(lens, descending=True, stable=True)
+        alive = torch.arange(steps, device=lens.device)[:, None] < lens[order][None, :]  # [T, N]
+        t, j = alive.nonzero(as_tuple=True)
+        sizes = alive.sum(1)
+        batch_sizes = [int(s) for s in sizes[sizes > 0].tolist()]
+        prev_sizes = torch.tensor(batch_sizes[:-1], device=lens.device)
+        prev = torch.arange(batch_sizes[0], len(t), device=lens.device) - prev_sizes.repeat_interleave(
+            torch.tensor(batch_sizes[1:], device=lens.device))
+        return cls(t * len(lens) + order[j], batch_sizes, prev, steps, len(lens))
+
+
+class EpisodeInputs(NamedTuple):
+    """Agent inputs of an episode batch, x [B, T, n_agents, in], and the packing of its real
+    steps (None: every step is real)."""
+
+    x: torch.Tensor
+    packing: Packing | None = None
+
+
+def unroll(agent: RNNAgent, inputs: torch.Tensor | EpisodeInputs) -> torch.Tensor:
+    """Run the agent over an episode batch. inputs [B, T, n_agents, in] → q [B, T, n_agents, U].
+
+    Shared weights: time-major and packed (with `EpisodeInputs.packing`, padded steps are never
+    computed and their q is 0), every matmul that does not depend on h runs once over all steps,
+    and the recurrence is `gru_sequence`. Per-agent stacked weights take `unroll_reference`."""
+    x, pk = inputs if isinstance(inputs, EpisodeInputs) else (inputs, None)
+    if agent.rnn.weight_hh.dim() != 2:
+        return unroll_reference(agent, x)
+    b, t, n, _ = x.shape
+    flat = x.transpose(0, 1).reshape(t * b * n, -1)  # time-major [T·B·n, in]
+    if pk is None:
+        pk = Packing(None, [b * n] * t, None, t, b * n)
+    else:
+        flat = flat.index_select(0, pk.index)  # [P, in]
+    gi = F.linear(F.relu(agent.fc1(flat)), agent.rnn.weight_ih, agent.rnn.bias_ih)
+    q = agent.fc2(gru_sequence(gi, pk, agent.rnn.weight_hh, agent.rnn.bias_hh))  # [P, U]
+    if pk.index is not None:
+        q = q.new_zeros(t * b * n, q.shape[-1]).index_copy(0, pk.index, q)
+    return q.view(t, b, n, -1).transpose(0, 1)
+
+
+def gru_sequence(gi: torch.Tensor, packing: Packing, weight_hh: torch.Tensor,
+                 bias_hh: torch.Tensor) -> torch.Tensor:
+    """GRU over packed sequences from h_0 = 0, gate order (r, z, n) as torch's GRUCell.
+
+    gi [P, 3h] input gates (x W_ihᵀ + b_ih, any autograd history) in `packing`'s order,
+    weight_hh [3h, h], bias_hh [3h] → hidden states [P, h]. Gradients (dense, also for weights a
+    mask zeroes) come from `_GRUSequence`'s hand-written backward when autograd needs them."""
+    if torch.is_grad_enabled() and (gi.requires_grad or weight_hh.requires_grad
+                                    or bias_hh.requires_grad):
+        return _GRUSequence.apply(gi, weight_hh, bias_hh, packing)
+    with torch.no_grad():
+        return _gru_forward(gi, packing.batch_sizes, weight_hh, bias_hh)[0]
+
+
+def _gru_forward(gi: torch.Tensor, sizes: list[int], w_hh: torch.Tensor, b_hh: torch.Tensor):
+    """The recurrence, every step writing into preallocated packed buffers (6 ops per step).
+    gi [P, 3h] → (hs [P, h], rz [P, 2h] (sigmoid r|z), n [P, h], ghn = h_{t-1} W_hnᵀ + b_hn
+    [P, h]), the last three saved for the backward."""
+    h = gi.shape[-1] // 3
+    gi_rz = gi[:, : 2 * h] + b_hh[: 2 * h]  # b_hh's r, z parts only ever add to gi's
+    hs, n, ghn = (gi.new_empty(gi.shape[0], h) for _ in range(3))
+    rz = gi.new_empty(gi.shape[0], 2 * h)
+    w_rz, w_n, b_n = w_hh[: 2 * h].t(), w_hh[2 * h:].t(), b_hh[2 * h:]
+    girz_, gin_, rz_ = gi_rz.split(sizes), gi[:, 2 * h:].split(sizes), rz.split(sizes)
+    r_, z_ = rz[:, :h].split(sizes), rz[:, h:].split(sizes)
+    hs_, n_, ghn_ = hs.split(sizes), n.split(sizes), ghn.split(sizes)
+    hid = gi.new_zeros(sizes[0], h)
+    for k, rows in enumerate(sizes):
+        if k and rows != sizes[k - 1]:
+            hid = hid[:rows]
+        torch.addmm(girz_[k], hid, w_rz, out=rz_[k]).sigmoid_()
+        torch.addmm(b_n, hid, w_n, out=ghn_[k])
+        torch.addcmul(gin_[k], r_[k], ghn_[k], out=n_[k]).tanh_()
+        hid = torch.lerp(n_[k], hid, z_[k], out=hs_[k])  # n + z·(h − n)
+    return hs, rz, n, ghn
+
+
+class _GRUSequence(torch.autograd.Function):
+    """Backprop through time with the elementwise gate derivatives computed for all steps at
+    once (they depend only on saved activations): the loop keeps 3–4 ops per step, and the
+    weight gradients are one matmul over all steps."""
+
+    @staticmethod
+    def forward(ctx, gi, w_hh, b_hh, packing):
+        hs, rz, n, ghn = _gru_forward(gi, packing.batch_sizes, w_hh, b_hh)
+        ctx.save_for_backward(hs, rz, n, ghn, w_hh)
+        ctx.packing = packing
+        return hs
+
+    @staticmethod
+    def backward(ctx, d_hs):
+        hs, rz, n, ghn, w_hh = ctx.saved_tensors
+        sizes, h = ctx.packing.batch_sizes, hs.shape[-1]
+        h_prev = _previous_hidden(hs, ctx.packing)
+        r, z = rz[:, :h], rz[:, h:]
+        a = (1 - z) * (1 - n * n)                              # ∂h'/∂(n pre-activation)
+        coef = torch.stack([a * ghn * r * (1 - r),             # ∂h'/∂(r pre-activation)
+                            (h_prev - n) * z * (1 - z),        # ∂h'/∂(z pre-activation)
+                            a * r], dim=1)                     # ∂h'/∂ghn     → [P, 3, h]
+        g = d_hs.clone(memory_format=torch.contiguous_format)  # becomes the total ∂L/∂h_t
+        d_gh = torch.empty_like(coef)                          # ∂L/∂(h_{t-1} W_hhᵀ + b_hh)
+        g_, g3_, z_, coef_ = g.split(sizes), g.unsqueeze(1).split(sizes), z.split(sizes), coef.split(sizes)
+        dgh3_, dgh_ = d_gh.split(sizes), d_gh.view(-1, 3 * h).split(sizes)
+        for k in range(len(sizes) - 1, -1, -1):
+            torch.mul(g3_[k], coef_[k], out=dgh3_[k])
+            if k:
+                back = g_[k - 1] if sizes[k] == sizes[k - 1] else g_[k - 1][: sizes[k]]
+                back.addcmul_(g_[k], z_[k]).addmm_(dgh_[k], w_hh)
+        d_gh = d_gh.view(-1, 3 * h)
+        d_gi = torch.cat([d_gh[:, : 2 * h], g * a], dim=-1)
+        return d_gi, d_gh.t().mm(h_prev), d_gh.sum(0), None
+
+
+def _previous_hidden(hs: torch.Tensor, pk: Packing) -> torch.Tensor:
+    """h_{t-1} for every packed position [P, h] (0 at the first step)."""
+    first = hs.new_zeros(pk.batch_sizes[0], hs.shape[-1])
+    if pk.prev is None:  # unpacked: every row alive at every step
+        return torch.cat([first, hs[: -pk.batch_sizes[0]]])
+    return torch.cat([first, hs.index_select(0, pk.prev)])
