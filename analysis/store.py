@@ -183,6 +183,8 @@ def make_run_record(
         window = DEFAULT_FINAL_WINDOW
     method = _name(s.get("method")) or _name(c.get("method"))
     final = _num(s.get("final_win_rate"))
+    if math.isnan(final) and s.get("final_return") is not None:
+        final = _num(s.get("final_return"))  # no win condition (MA-MuJoCo): the return is the score
     if math.isnan(final) and metric_rows:
         final = final_from_metrics(metric_rows, window)
     sparsity = _num(s.get("sparsity"))

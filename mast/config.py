@@ -26,7 +26,8 @@ class AlgoConfig:
     registered per option (`ALGO_SCHEMAS`), so a key of another algorithm fails in struct mode
     (e.g. `algo=qmix algo.weighting=cw`)."""
 
-    action_kind: ClassVar[str] = "discrete"  # the action space its learner acts in (EnvSpec)
+    # action spaces its learner can act in (EnvSpec.action_kind); FACMAC-style learners list both
+    action_kinds: ClassVar[tuple[str, ...]] = ("discrete",)
 
     name: str = MISSING
     learner: str = "q"  # registry LEARNERS
@@ -80,7 +81,7 @@ class COMIXConfig(AlgoConfig):
     """COMIX (FACMAC paper): per-agent Q_i(o_i, a_i) MLPs, QMIX mixer, greedy actions by the
     cross-entropy method (CEM), Gaussian exploration noise; defaults are FACMAC's."""
 
-    action_kind: ClassVar[str] = "continuous"
+    action_kinds: ClassVar[tuple[str, ...]] = ("continuous",)
 
     learner: str = "comix"
     mixing_embed_dim: int = 64
@@ -334,10 +335,10 @@ def _validate_env(cfg: DictConfig) -> None:
     if problem:
         raise ConfigError(problem)
     kind = env_maps.action_kind(cfg.env.name)
-    algo_kind = ALGO_SCHEMAS.get(cfg.algo.name, AlgoConfig).action_kind
-    if kind != algo_kind:
-        fits = ", ".join(n for n, sc in ALGO_SCHEMAS.items() if sc.action_kind == kind)
-        raise ConfigError(f"algo={cfg.algo.name} acts in {algo_kind} action spaces but "
+    algo_kinds = ALGO_SCHEMAS.get(cfg.algo.name, AlgoConfig).action_kinds
+    if kind not in algo_kinds:
+        fits = ", ".join(n for n, sc in ALGO_SCHEMAS.items() if kind in sc.action_kinds)
+        raise ConfigError(f"algo={cfg.algo.name} acts in {'/'.join(algo_kinds)} action spaces but "
                           f"env={cfg.env.name} has {kind} actions; allowed algo values: {fits}")
 
 

@@ -138,3 +138,22 @@ def test_soft_targets_track_the_online_nets(tiny_cfg):
         assert torch.allclose(t, b + 0.5 * (o.detach() - b), atol=1e-6)
     learner.sync_target()  # the experiment's periodic copy is off with soft targets
     assert not torch.equal(next(learner.target.parameters()), online[0])
+
+
+def test_resume_matches_uninterrupted_run(tiny_cfg, tmp_path):
+    """COMIX on ManySegmentSwimmer: a run killed after its first checkpoint and relaunched ends
+    with the same parameters and evaluation returns as an uninterrupted one (env seeds, CEM and
+    noise draws all resume from the checkpointed RNG states)."""
+    over = (*COMIX_TINY, "method=mast", "save_buffer=true", "t_max=160", "test_interval=80",
+            "checkpoint_interval=60", "test_nepisode=2", "test_n_envs=2")
+    a = Experiment(tiny_cfg(*over, f"results_dir={tmp_path}/a"))
+    assert a.run()["status"] == "finished"
+    with pytest.raises(RuntimeError):
+        Experiment(tiny_cfg(*over, f"results_dir={tmp_path}/b", "fail_at_t_env=100")).run()
+    b = Experiment(tiny_cfg(*over, f"results_dir={tmp_path}/b"))
+    assert b.run()["status"] == "finished"
+    for (k, pa), pb in zip(a.learner.nets.state_dict().items(),
+                           b.learner.nets.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0, msg=k)
+    ret = [[r["test_return_mean"] for r in _rows(e)] for e in (a, b)]
+    assert ret[0] == ret[1]

@@ -21,12 +21,12 @@ GROUPS = {g: sorted(p.stem for p in (ROOT / "conf" / g).glob("*.yaml"))
 
 def _partner(group: str, option: str) -> list[str]:
     """An algo acts only in envs of its action kind (and vice versa): pair it with the first one."""
-    kind = (ALGO_SCHEMAS[option].action_kind if group == "algo"
+    kind = (ALGO_SCHEMAS[option].action_kinds[0] if group == "algo"
             else ACTION_KINDS[option] if group == "env" else "discrete")
     if kind == "discrete":
         return []
     other = "env" if group == "algo" else "algo"
-    names = ACTION_KINDS if other == "env" else {n: s.action_kind for n, s in ALGO_SCHEMAS.items()}
+    names = ACTION_KINDS if other == "env" else {n: s.action_kinds[0] for n, s in ALGO_SCHEMAS.items()}
     return [f"{other}={min(n for n, k in names.items() if k == kind)}"]
 
 

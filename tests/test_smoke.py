@@ -16,7 +16,7 @@ from .conftest import ROOT
 
 # SMAX has discrete actions; continuous-action algorithms (COMIX) smoke-run in test_comix.py
 ALGOS = sorted(p.stem for p in (ROOT / "conf/algo").glob("*.yaml")
-               if ALGO_SCHEMAS[p.stem].action_kind == "discrete")
+               if "discrete" in ALGO_SCHEMAS[p.stem].action_kinds)
 METHODS = sorted(p.stem for p in (ROOT / "conf/method").glob("*.yaml"))
 ABLATIONS = sorted(p.stem for p in (ROOT / "conf/ablation").glob("*.yaml"))
 

@@ -13,6 +13,11 @@ bootstrap. MuJoCo is imported lazily; without it construction fails with the ins
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
@@ -25,6 +30,20 @@ INSTALL_HELP = ("env=mamujoco needs Multi-Agent MuJoCo: pip install gymnasium-ro
                 "mujoco==4.0.0 (both are dependencies of this package: pip install -e .)")
 
 
+@contextlib.contextmanager
+def _asset_lock() -> Iterator[None]:
+    """Many-segment robots are built by writing an XML asset under gymnasium-robotics' package
+    folder, loading it and deleting it, at a path that depends only on the segment count: two
+    processes of a sweep doing that at once can delete each other's file. One host-wide lock."""
+    path = os.path.join(tempfile.gettempdir(), "mast-mamujoco-asset.lock")
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _parallel_env(scenario: str, agent_conf: str, agent_obsk: int):
     problem = check_scenario(scenario, agent_conf)
     if problem:
@@ -33,7 +52,8 @@ def _parallel_env(scenario: str, agent_conf: str, agent_obsk: int):
         from gymnasium_robotics import mamujoco_v1
     except ImportError as e:
         raise RuntimeError(f"{INSTALL_HELP} (import failed: {e})") from None
-    return mamujoco_v1.parallel_env(scenario, agent_conf, agent_obsk=agent_obsk)
+    with _asset_lock():
+        return mamujoco_v1.parallel_env(scenario, agent_conf, agent_obsk=agent_obsk)
 
 
 def _spec_of(env, episode_limit: int) -> EnvSpec:
