@@ -53,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mast.evaluate", description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="results/<run_id> folders")
     ap.add_argument("--episodes", type=int, default=640)
+    ap.add_argument("--gif", type=Path, default=None,
+                    help="instead of evaluating: render greedy SMAX episodes of one run to this GIF")
+    ap.add_argument("--gif-episodes", type=int, default=1, help="episodes in the GIF")
+    ap.add_argument("--gif-max-steps", type=int, default=None, help="cut each episode (steps)")
     args = ap.parse_args(argv)
+    if args.gif is not None:
+        return _gif_main(args)
     if args.episodes <= 0:
         print(f"--episodes={args.episodes} must be a positive integer", file=sys.stderr)
         return 2
@@ -65,6 +71,21 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         atomic_write_text(run_dir / "eval_final.json", json.dumps(out, indent=2))
         print(json.dumps(out))
+    return 0
+
+
+def _gif_main(args) -> int:
+    from mast.gif import render_gif
+
+    if len(args.runs) != 1 or args.gif_episodes <= 0:
+        print("--gif takes exactly one run folder and --gif-episodes >= 1", file=sys.stderr)
+        return 2
+    try:
+        out = render_gif(args.runs[0], args.gif, args.gif_episodes, args.gif_max_steps)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"mast.evaluate: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(out))
     return 0
 
 
