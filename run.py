@@ -14,6 +14,8 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import mast.config  # noqa: E402, F401  (registers the schemas)
@@ -29,9 +31,17 @@ def main(cfg: DictConfig) -> dict:
     except ConfigError as e:
         log.error("invalid config: %s", e)
         sys.exit(2)
+    from mast.checkpoint import CheckpointError
     from mast.experiment import Experiment  # heavy imports only once the config is valid
+    from mast.tracking.lock import RunLocked
 
-    result = Experiment(cfg).run()
+    try:
+        result = Experiment(cfg).run()
+    except (RunLocked, CheckpointError) as e:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the launcher reports it as this job's one-line failure
+        log.error("%s: %s", type(e).__name__, e)
+        sys.exit(3)
     log.info("%s %s final_win_rate=%s results=%s", result["status"], result["run_id"],
              result.get("final_win_rate"), result.get("dir", ""))
     return result

@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import aggregate as agg
 from .ablations import NoData, build_ablation_tables
+from .missing import fill_in_note
 from .render import MISSING, TableResult, fmt, fmt_ci
 from .select import (
     DENSE,
@@ -32,6 +33,7 @@ from .store import Store
 RESOURCE_COLS = [("Total Size", "total_size"), ("FLOPs (Train)", "flops_train"),
                  ("FLOPs (Test)", "flops_test")]
 RESOURCE_PREF = ["mast", "rigl", "set", "static", "rlx2", "tiny"]
+ABS_MARK = "(abs.)"
 
 __all__ = ["NoData", "build_ablation_tables", "build_table1", "build_table5"]
 
@@ -89,7 +91,7 @@ def _seed_notes(rows: list[tuple], counts: dict, dense_counts: dict, methods: li
             elif n < expected:
                 incomplete.append(f"{_row_label(row)} {method_label(m)} (n={n})")
         if dn == 0:
-            miss.append("Dense baseline (so every cell of the row is —)")
+            miss.append(f"Dense baseline (so the row shows absolute win rates {ABS_MARK})")
         elif dn < expected:
             incomplete.append(f"{algo_label(row[0])} {row[1]} Dense (n={dn})")
         if miss:
@@ -202,6 +204,10 @@ def _table1_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]
         vals = ctx.values(row, m)
         v, lo, hi = agg.normalized(vals, dvals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
         nrow[lab], drow[lab] = v, fmt_ci(v, lo, hi)
+        if not dvals and vals:  # no baseline: the absolute win rate, marked, beats a dash
+            raw, rlo, rhi = agg.raw(vals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
+            drow[lab] = f"{fmt_ci(raw, rlo, rhi)} {ABS_MARK}"
+            extra[f"{lab} absolute"] = raw
         extra.update(_side_columns(m, vals, lo, hi, ctx.ci))
     return {**nrow, **extra, "Dense n": len(dvals)}, drow
 
@@ -237,6 +243,12 @@ def build_table1(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> 
     num, disp = _with_averages(rows, lines, lambda a, g: _table1_average(a, g, labels))
     cols = ["Alg.", "Env.", "Sp."] + [c for c, _ in RESOURCE_COLS] + labels
     notes = _table1_notes(store, ctx.ci, n_boot) + ctx.notes(rows)
+    if any(ABS_MARK in str(v) for d in disp for v in d.values()):
+        notes.insert(0, f"{ABS_MARK} = absolute final win rate (%), NOT normalised: no finished "
+                        "dense baseline of that algorithm and map yet.")
+    fill = fill_in_note(store)
+    if fill:
+        notes.append(fill)
     title = "Table 1: MAST vs sparse training baselines, win rate normalized to dense"
     return TableResult("table1", title, pd.DataFrame(disp, columns=cols), pd.DataFrame(num),
                        notes)

@@ -285,6 +285,9 @@ def validate(cfg: DictConfig) -> None:
     s = cfg.sparsity
     if not 0.0 <= s < 1.0:
         raise ConfigError(f"sparsity={s} is out of range; allowed: 0 <= sparsity < 1")
+    if s == 0.0 and (cfg.method.sparse or cfg.method.tiny):
+        raise ConfigError(f"sparsity=0 with method={cfg.method.name} is a dense network; use "
+                          f"method=dense, or allowed for method={cfg.method.name}: 0 < sparsity < 1")
     for key in _present(cfg, POSITIVE_INT):
         if _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)} must be a positive integer")

@@ -27,7 +27,9 @@ from mast.learners.base import Widths
 from mast.registry import LEARNERS
 from mast.replay import collate, make_buffer
 from mast.runner import EpisodeRunner
+from mast.sweep import PROGRESS_FILE
 from mast.tracking.console import Progress
+from mast.tracking.lock import RunLock
 from mast.tracking.store import RunStore
 from mast.tracking.wandb_sink import WandbSink
 
@@ -53,6 +55,16 @@ class Counters:
     wall_s: float = 0.0
 
 
+def task_overrides() -> list[str] | None:
+    """The command-line overrides that made this run (recorded so reports can print the exact
+    command that fills a missing cell); None outside Hydra (tests, notebooks)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return list(HydraConfig.get().overrides.task)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -70,11 +82,22 @@ class Experiment:
 
     # --- top level ------------------------------------------------------------------------------
     def run(self) -> dict:
+        """Train (or resume) the run under its lock; a finished run is skipped, a run that another
+        live process trains raises RunLocked before anything is written."""
         if self.store.status == "finished":
-            summary = self.store.read_json("summary.json") or {}
-            log.info("run %s already finished: skipped", self.run_id)
-            return {"status": "skipped", "run_id": self.run_id,
-                    "final_win_rate": summary.get("final_win_rate")}
+            return self._skipped()
+        with RunLock(self.store.dir, self.run_id):
+            if self.store.status == "finished":  # finished while we waited for the lock
+                return self._skipped()
+            return self._run_locked()
+
+    def _skipped(self) -> dict:
+        summary = self.store.read_json("summary.json") or {}
+        log.info("run %s already finished: skipped", self.run_id)
+        return {"status": "skipped", "run_id": self.run_id,
+                "final_win_rate": summary.get("final_win_rate")}
+
+    def _run_locked(self) -> dict:
         self._setup()
         status = "failed"
         try:
@@ -118,7 +141,8 @@ class Experiment:
         self._resume_or_start()
         config = semantic_dict(cfg) | {"run_id": self.run_id}
         self.wandb = WandbSink(cfg, self.run_id, config, str(self.store.dir))
-        self.progress = Progress(cfg.t_max, self.c.t_env, cfg.progress)
+        self.progress = Progress(cfg.t_max, self.c.t_env, cfg.progress,
+                                 progress_file=self.store.dir / PROGRESS_FILE)
 
     def _widths(self) -> Widths:
         """Tiny: shrink every hidden width by one factor so the parameter count matches the
@@ -260,9 +284,9 @@ class Experiment:
 
     def _resume_or_start(self) -> None:
         yaml = OmegaConf.to_yaml(self.cfg, resolve=True)
-        path = self._ckpt_path()
-        if path.exists():
-            state = checkpoint.load(path)
+        found = checkpoint.load_latest(self._ckpt_path(), required=("learner", "counters", "rng"))
+        if found is not None:
+            state, _ = found
             self.learner.load_state_dict(state["learner"])
             self.c = Counters(**state["counters"])
             rng = state["rng"]
@@ -279,7 +303,7 @@ class Experiment:
             log.info("resuming %s from t_env=%d", self.run_id, self.c.t_env)
         elif self.store.dir.exists():
             self.store.truncate_metrics_after(-1)  # started but never checkpointed: start over
-        self.store.start(yaml, str(self.device))
+        self.store.start(yaml, str(self.device), overrides=task_overrides())
 
     def _policy_distance(self, episodes) -> float:
         """RLx2 policy distance of stored episodes, as the learner defines it for its actions."""

@@ -452,3 +452,26 @@ def test_tables_without_sweeps_is_not_an_error(tmp_path, capsys):
     write_run(tmp_path / "r", "qmix", "3m", "mast", 0.9, 0, 0.8)
     assert main(["tables", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 0
     assert "no ablation tables" in capsys.readouterr().err
+
+
+def test_table1_without_dense_shows_absolute_values_and_the_fill_in_command(tmp_path):
+    """MAST-only store (the users' headline sweep): numbers marked as absolute, never an
+    all-dash table, and the exact command that launches the missing runs incl. method=dense."""
+    root = tmp_path / "mast_only"
+    for sp in (0.85, 0.9):
+        for seed in (0, 1):
+            rid = write_run(root, "qmix", "3m", "mast", sp, seed, 0.8 + 0.05 * seed)
+            manifest = root / rid / "manifest.json"
+            m = json.loads(manifest.read_text())
+            m["overrides"] = ["algo=qmix", f"sparsity={sp}", f"seed={seed}", "t_max=110000",
+                              "results_dir=/x"]
+            manifest.write_text(json.dumps(m))
+    res = build_table1(load_store(root))
+    text = "\n".join(map(str, res.display.iloc[0].tolist()))
+    assert "82.5 (abs.)" in text  # mean of 0.80 and 0.85, in %
+    notes = "\n".join(res.footnotes)
+    assert "NOT normalised" in notes
+    assert ("python run.py -m algo=qmix env=smac env.map=3m method=dense seed=0,1 t_max=110000"
+            in notes)
+    assert ("python run.py -m algo=qmix env=smac env.map=3m method=tiny,static,set,rigl,rlx2 "
+            "sparsity=0.85,0.9 seed=0,1 t_max=110000") in notes

@@ -106,3 +106,11 @@ def test_cli_unknown_group_option_lists_choices(tmp_path):
     assert out.returncode != 0
     err = out.stdout + out.stderr
     assert "method" in err and "mast" in err and "rigl" in err
+
+
+def test_sparse_method_with_zero_sparsity_points_to_dense():
+    for method in ("rigl", "mast", "tiny"):
+        with pytest.raises(ConfigError, match=f"sparsity=0 with method={method} is a dense "
+                                              "network; use method=dense"):
+            validate(compose_cfg([f"method={method}", "sparsity=0"]))
+    validate(compose_cfg(["method=dense", "sparsity=0"]))  # dense takes any sparsity

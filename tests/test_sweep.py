@@ -47,3 +47,38 @@ def test_failed_job_keeps_traceback_others_finish_and_relaunch_skips(tmp_path):
     again = run_sweep(tmp_path, *sweep)
     assert "] skipped " in again.stdout + again.stderr  # t_max=200 is found and not rerun
     assert again.returncode != 0  # t_max=2000 resumes from its checkpoint and fails again
+
+
+def test_dense_jobs_of_several_sparsities_train_one_run(tmp_path):
+    """method=dense ignores sparsity: the launcher resolves run ids on the driver, trains the
+    dense run once and reports the other job as the same run; no evaluation is duplicated."""
+    import json
+
+    done = run_sweep(tmp_path, "seed=0", "method=dense,mast", "sparsity=0.5,0.9")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "4 jobs -> 3 runs" in out
+    assert "] same run as [0] method=dense" in out and "sparsity=0.9" in out
+    assert "1 same run as another" in out
+    runs = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert len(runs) == 3 and sum("_dense_" in r for r in runs) == 1
+    dense = next((tmp_path / "results").glob("*_dense_*"))
+    steps = [json.loads(x)["t_env"] for x in (dense / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
+    assert json.loads((dense / "manifest.json").read_text())["resumed"] is False
+    for header in ("job", "status", "final_win_rate", "wall"):  # the final summary table
+        assert header in out
+
+
+def test_table1_experiment_expands_every_method_and_dry_run_starts_nothing(tmp_path):
+    """+experiment=table1 sweeps the seven methods over the user's grid: 2 sparsities x 1 seed
+    = 14 jobs, of which the second dense job is the same run as the first -> 13 runs."""
+    done = run_sweep(tmp_path, "+experiment=table1", "sparsity=0.5,0.9", "seed=0",
+                     "hydra.launcher.dry_run=true")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "14 jobs -> 13 runs (1 same run as another): 13 new" in out
+    for method in ("dense", "tiny", "static", "set", "rigl", "rlx2", "mast"):
+        assert f"method={method}" in out
+    assert "Nothing was started" in out and "Started a local Ray instance" not in out
+    assert not (tmp_path / "results").exists()

@@ -1,17 +1,24 @@
-"""Live progress: a tqdm bar on a TTY, periodic log lines otherwise (cluster logs, CI)."""
+"""Live progress: a tqdm bar on a TTY, periodic log lines otherwise (cluster logs, CI), and a
+small JSON file (``progress.json`` in the run folder) that the sweep launcher's display reads."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
+from pathlib import Path
+
+from mast.tracking.store import atomic_write_text
 
 log = logging.getLogger("mast")
 
 
 class Progress:
-    def __init__(self, total: int, start: int, mode: str = "auto", log_every_s: float = 30.0):
+    def __init__(self, total: int, start: int, mode: str = "auto", log_every_s: float = 30.0,
+                 progress_file: Path | None = None, file_every_s: float = 5.0):
         self.total, self.t0, self.start = total, time.time(), start
+        self.progress_file, self.file_every_s, self.last_file = progress_file, file_every_s, 0.0
         use_bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
         self.mode = "none" if mode == "none" else ("bar" if use_bar else "log")
         self.bar = None
@@ -26,6 +33,7 @@ class Progress:
 
     def update(self, t_env: int, win_rate: float | None, force: bool = False) -> None:
         sps = self.steps_per_s(t_env)
+        self._write_file(t_env, sps, win_rate, force)
         if self.bar is not None:
             self.bar.n = t_env
             self.bar.set_postfix(win=f"{win_rate:.2f}" if win_rate is not None else "-",
@@ -37,6 +45,13 @@ class Progress:
             win = f"{win_rate:.3f}" if win_rate is not None else "-"
             log.info("t_env %d/%d  test win %s  %.0f steps/s  ETA %.0f min", t_env, self.total,
                      win, sps, eta / 60)
+
+    def _write_file(self, t_env: int, sps: float, win_rate: float | None, force: bool) -> None:
+        if self.progress_file is None or (not force and time.time() - self.last_file < self.file_every_s):
+            return
+        self.last_file = time.time()
+        atomic_write_text(self.progress_file, json.dumps(
+            {"t": t_env, "total": self.total, "rate": round(sps, 1), "win_rate": win_rate}) + "\n")
 
     def close(self) -> None:
         if self.bar is not None:

@@ -70,7 +70,7 @@ class RunStore:
         m = self.read_json("manifest.json")
         return m["status"] if m else None
 
-    def start(self, config_yaml: str, device: str) -> None:
+    def start(self, config_yaml: str, device: str, overrides: list[str] | None = None) -> None:
         old = self.read_json("manifest.json") or {}
         (self.dir / "error.txt").unlink(missing_ok=True)  # stale from an earlier failed attempt
         atomic_write_text(self.dir / "config.yaml", config_yaml)
@@ -78,7 +78,8 @@ class RunStore:
             "run_id": self.run_id, "status": "running", "git_commit": git_commit(),
             "packages": package_versions(), "device": device,
             "start_time": old.get("start_time", now_iso()), "end_time": None,
-            "resumed": bool(old), "host": os.uname().nodename})
+            "resumed": bool(old), "host": os.uname().nodename,
+            "overrides": overrides if overrides is not None else old.get("overrides")})
 
     def finish(self, status: str) -> None:
         m = self.read_json("manifest.json") or {"run_id": self.run_id}

@@ -20,6 +20,13 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
+from hydra_plugins.mast_ray_launcher._plan import (
+    Plan,
+    plan_jobs,
+    print_dry_run,
+    report_duplicates,
+)
+from hydra_plugins.mast_ray_launcher._progress import SweepProgress, log_table
 from hydra_plugins.mast_ray_launcher._worker import (
     ERROR_FILE,
     JobOutcome,
@@ -87,17 +94,23 @@ def launch(
         for i, overrides in enumerate(job_overrides)
     ]
     validate_jobs(conf.validator, jobs)
+    plan = plan_jobs(conf.job_info, jobs)
+    if conf.dry_run:
+        print_dry_run(plan, jobs)
+        return []
+    report_duplicates(plan, jobs)
     shared = cloudpickle.dumps((hydra_context, Singleton.get_state(), task_function))
     start = time.perf_counter()
     with ray_session(conf):
         fit = check_resources(conf)
-        at_once = min(fit, conf.max_concurrent or math.inf, len(jobs))
+        at_once = int(min(fit, conf.max_concurrent or math.inf, len(plan.unique)))
+        runs = f"{_jobs(len(jobs))} -> {len(plan.unique)} runs" if plan.same_as else _jobs(len(jobs))
         log.info(
-            f"mast_ray: {_jobs(len(jobs))}, {_fmt(conf.num_cpus)} CPU + {_fmt(conf.num_gpus)} GPU "
+            f"mast_ray: {runs}, {_fmt(conf.num_cpus)} CPU + {_fmt(conf.num_gpus)} GPU "
             f"each, {at_once:g} at a time, in {sweep_dir}"
         )
-        results = run_jobs(conf, jobs, ray.put(shared))
-    return summarise(results, time.perf_counter() - start)
+        results = run_jobs(conf, plan, ray.put(shared), at_once)
+    return summarise(results, plan, jobs, conf.summary_keys, time.perf_counter() - start)
 
 
 def validate_jobs(validator: str | None, jobs: list[Job]) -> None:
@@ -280,31 +293,44 @@ def check_resources(conf: MastRayLauncherConf) -> float:
     return fit
 
 
-def run_jobs(conf: MastRayLauncherConf, jobs: list[Job], shared_ref: Any) -> list[Result]:
-    """Keep at most ``max_concurrent`` jobs in flight; report each as it ends."""
+def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: int) -> list[Result]:
+    """Keep at most ``at_once`` jobs in flight (so "running" means running); report each as it
+    ends and keep one live progress display for the sweep."""
     remote = ray.remote(
         num_cpus=conf.num_cpus,
         num_gpus=conf.num_gpus,
         max_retries=0,  # a crashed job is reported, never silently run twice
         max_calls=1,  # a fresh process per job: clean env, GPU memory freed at exit
     )(execute_job)
+    jobs = plan.unique
+    progress = SweepProgress(
+        work={j.idx: plan.infos[j.idx].work for j in jobs},
+        progress_files={j.idx: plan.infos[j.idx].progress_file for j in jobs},
+        log_every_s=conf.progress_log_every_s,
+    )
     pending, in_flight, results = deque(jobs), {}, []
     try:
         while pending or in_flight:
-            while pending and len(in_flight) < (conf.max_concurrent or math.inf):
+            while pending and len(in_flight) < at_once:
                 job = pending.popleft()
                 blob = cloudpickle.dumps((job.config, str(job.job_dir)))
                 ref = remote.remote(blob, shared_ref, conf.num_cpus, conf.num_gpus)
                 in_flight[ref] = (job, time.perf_counter())
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
+                progress.started(job.idx)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=conf.poll_s)
             for ref in ready:
                 job, submitted = in_flight.pop(ref)
                 results.append(collect(ref, job, submitted))
+                progress.finished(job.idx, failed=results[-1].status == FAILED)
+                progress.clear()
                 report(results[-1], len(results), len(jobs))
+            progress.show(force=bool(ready) and not progress.tty)
     except BaseException:
         for ref in in_flight:
             ray.cancel(ref, force=True)
         raise
+    finally:
+        progress.clear()
     return results
 
 
@@ -346,13 +372,19 @@ def report(result: Result, k: int, n: int) -> None:
         log.info(line)
 
 
-def summarise(results: list[Result], elapsed_s: float) -> list[JobReturn]:
-    """Log the summary line; raise if any job failed, else return JobReturns in job order."""
+def summarise(
+    results: list[Result], plan: Plan, jobs: list[Job], keys: Sequence[str], elapsed_s: float
+) -> list[JobReturn]:
+    """Log the final table and totals; raise if any job failed, else return one JobReturn per
+    job in job order (a job that was the same run as another gets that run's)."""
+    log_table(results, keys)
     counts = {s: sum(r.status == s for r in results) for s in (DONE, SKIPPED, DIVERGED, FAILED)}
     parts = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
-    log.info(f"mast_ray: {_jobs(len(results))} in {elapsed_s:.1f}s: {parts}")
+    same = f"; {len(plan.same_as)} same run as another" if plan.same_as else ""
+    log.info(f"mast_ray: {_jobs(len(results))} in {elapsed_s:.1f}s: {parts}{same}")
     failed = sorted((r for r in results if r.status == FAILED), key=lambda r: r.job.idx)
     if failed:
         listing = "\n".join(f"  {r.job.label}  ->  {r.error_file}" for r in failed)
         raise JobsFailedError(f"mast_ray: {len(failed)} of {len(results)} jobs failed:\n{listing}")
-    return [r.job_return for r in sorted(results, key=lambda r: r.job.idx)]
+    by_idx = {r.job.idx: r.job_return for r in results}
+    return [by_idx[plan.same_as.get(job.idx, job.idx)] for job in jobs]

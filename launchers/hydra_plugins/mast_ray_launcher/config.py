@@ -21,6 +21,12 @@ class MastRayLauncherConf:
     worker's output to this console; off by default, each job's log is in its own folder.
     ``validator``: dotted path of a function ``f(job_config)`` that raises on bad input; it runs
     on the driver for every job before Ray starts, so one bad job stops the sweep before any work.
+    ``job_info``: dotted path of ``f(task_config) -> dict`` (see ``_plan.JobInfo``): jobs with the
+    same run key run once, the others are reported as ``same run as [j]``; its progress files feed
+    the live sweep display (redrawn every ``poll_s`` on a terminal, logged every
+    ``progress_log_every_s`` otherwise). ``dry_run``: list the jobs, their runs and their state
+    (new / partial / finished), start nothing. ``summary_keys``: entries of each job's returned
+    dict shown in the final table.
     """
 
     _target_: str = "hydra_plugins.mast_ray_launcher.mast_ray_launcher.MastRayLauncher"
@@ -33,6 +39,11 @@ class MastRayLauncherConf:
     include_dashboard: bool = False
     log_to_driver: bool = False
     validator: str | None = None
+    job_info: str | None = None
+    dry_run: bool = False
+    poll_s: float = 2.0
+    progress_log_every_s: float = 60.0
+    summary_keys: list[str] = field(default_factory=lambda: ["final_win_rate", "final_return"])
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="mast_ray", node=MastRayLauncherConf)

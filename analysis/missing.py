@@ -1,0 +1,84 @@
+"""Which runs Table 1 still lacks, and the exact commands that launch them.
+
+For every (algo, map) in the store: the seeds and sparsities already used, the dense baseline
+seeds present, and the Table 1 methods missing at each sparsity. The commands reuse the
+overrides recorded in the runs' manifests (budget, map, any knob), so a filled cell is
+comparable with what is there; finished runs are skipped when a command is relaunched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .select import DENSE, METHODS
+from .store import Store
+
+# Overrides the fill-in command sets itself (or that name where results go, not what is run).
+OWN_KEYS = ("algo", "env", "env.map", "method", "sparsity", "seed", "results_dir", "+experiment",
+            "experiment")
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _recorded_overrides(paths: list[str], t_max: float | None) -> list[str]:
+    """Overrides shared by the runs' manifests, minus the ones the command sets; a store from
+    before manifests recorded overrides falls back to the budget (t_max)."""
+    seen = []
+    for p in paths:
+        try:
+            ov = json.loads((Path(p) / "manifest.json").read_text()).get("overrides")
+        except (OSError, ValueError):
+            ov = None
+        if ov is not None:
+            seen.append([o for o in ov if _key(o) not in OWN_KEYS and not o.startswith("hydra")])
+    if seen:
+        common = [o for o in seen[0] if all(o in s for s in seen[1:])]
+        return common
+    return [f"t_max={int(t_max)}"] if t_max and not pd.isna(t_max) else []
+
+
+def _join(values) -> str:
+    def one(v):
+        f = float(v)
+        return str(int(f)) if f.is_integer() else f"{f:g}"
+    return ",".join(one(v) for v in sorted(set(values), key=float))
+
+
+def fill_in_commands(store: Store) -> list[str]:
+    """One or two commands per (algo, map) with a missing dense seed or Table 1 cell."""
+    fin = store.finished()
+    commands = []
+    for (algo, mp), group in fin.groupby(["algo", "map"]):
+        seeds = set(group["seed"].dropna().astype(int))
+        sparse = group[group["method"] != DENSE]
+        sparsities = set(sparse["sparsity"].dropna())
+        extra = _recorded_overrides(group["path"].tolist(), group["t_max"].max())
+        env = group["env"].dropna().iloc[0] if group["env"].notna().any() else "smax"
+        head = ["python run.py -m", f"algo={algo}", f"env={env}", f"env.map={mp}"]
+        dense_seeds = set(group[group["method"] == DENSE]["seed"].dropna().astype(int))
+        if seeds - dense_seeds:
+            commands.append(" ".join(head + ["method=dense", f"seed={_join(seeds)}", *extra]))
+        missing = sorted({m for m in METHODS for sp in sparsities
+                          if set(sparse[(sparse["method"] == m) & (sparse["sparsity"] == sp)]
+                                 ["seed"].dropna().astype(int)) != seeds},
+                         key=METHODS.index)
+        if missing and sparsities:
+            commands.append(" ".join(head + [f"method={','.join(missing)}",
+                                             f"sparsity={_join(sparsities)}",
+                                             f"seed={_join(seeds)}", *extra]))
+    return commands
+
+
+def fill_in_note(store: Store) -> str | None:
+    commands = fill_in_commands(store)
+    if not commands:
+        return None
+    return ("To launch the missing runs (dense baselines and Table 1 methods over the seeds and "
+            "sparsities already in the store; finished runs are skipped, add "
+            "hydra.launcher.dry_run=true to list them first):\n"
+            + "\n".join(f"    {c}" for c in commands))

@@ -1,0 +1,64 @@
+"""Keep third-party start-up chatter off the console.
+
+JaxMARL prints "Importing submoduled environments… / not found. Skipping import." with `print`
+whenever it is first imported, wherever that happens (env construction, map listing, unit types).
+A meta-path finder runs that one module's import with stdout silenced, so every import site stays
+an ordinary `import` and nothing is imported before it is needed. The silencing is at the file
+descriptor: during that import something rebinds `sys.stdout`, so `redirect_stdout` is not enough.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+
+QUIET_MODULES = frozenset({"jaxmarl"})
+
+
+class _SilencedLoader(importlib.abc.Loader):
+    def __init__(self, inner: importlib.abc.Loader):
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with _stdout_to_devnull():
+            self.inner.exec_module(module)
+
+
+@contextlib.contextmanager
+def _stdout_to_devnull():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name not in QUIET_MODULES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _SilencedLoader(spec.loader)
+                return spec
+        return None
+
+
+def install() -> None:
+    if not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFinder())

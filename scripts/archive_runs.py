@@ -1,0 +1,105 @@
+"""Copy finished runs' compact records into the committed run archive (`docs/results/runs/`).
+
+    python scripts/archive_runs.py results/*            # archive every finished run not yet there
+    python scripts/archive_runs.py results/* --commit   # and commit each one as it is archived
+    python scripts/archive_runs.py results/* --watch 120 --commit   # keep doing it while a sweep runs
+
+Per run: config.yaml, manifest.json, metrics.jsonl, summary.json, eval_final.json (written first
+by `mast.evaluate`, 640 greedy episodes, when missing) and the last mask snapshot. Never
+checkpoints, W&B files, locks or progress files: the archive is what `python -m analysis ...
+--results docs/results/runs` needs on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = ("config.yaml", "manifest.json", "metrics.jsonl", "summary.json", "eval_final.json")
+
+
+def finished(run_dir: Path) -> bool:
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def ensure_eval(run_dir: Path, episodes: int) -> None:
+    if (run_dir / "eval_final.json").exists() or not (run_dir / "checkpoints" / "last.pt").exists():
+        return
+    subprocess.run([sys.executable, "-m", "mast.evaluate", str(run_dir), "--episodes",
+                    str(episodes)], cwd=ROOT, check=True, capture_output=True)
+
+
+def archive(run_dir: Path, out: Path) -> Path:
+    dest = out / run_dir.name
+    tmp = out / f".{run_dir.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in RECORD:
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, tmp / name)
+    masks = sorted((run_dir / "masks").glob("mask_t*.npz"))
+    if masks:
+        (tmp / "masks").mkdir()
+        shutil.copy2(masks[-1], tmp / "masks" / masks[-1].name)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+def commit(dest: Path) -> None:
+    rel = str(dest.relative_to(ROOT))
+    subprocess.run(["git", "add", rel], cwd=ROOT, check=True)
+    for _ in range(30):  # another process may hold .git/index.lock for a moment
+        done = subprocess.run(["git", "commit", "-q", "-m", f"run archive: {dest.name}", "--", rel],
+                              cwd=ROOT, capture_output=True, text=True)
+        if done.returncode == 0 or "nothing to commit" in done.stdout:
+            return
+        time.sleep(2)
+    print(f"archive: could not commit {rel}: {done.stderr.strip()}", file=sys.stderr)
+
+
+def sweep_once(patterns: list[str], out: Path, episodes: int, do_commit: bool) -> int:
+    n = 0
+    for run_dir in sorted({Path(p) for pat in patterns for p in glob.glob(pat)}):
+        if not run_dir.is_dir() or not finished(run_dir):
+            continue
+        dest = out / run_dir.name
+        if (dest / "summary.json").exists() and (dest / "eval_final.json").exists():
+            continue
+        ensure_eval(run_dir, episodes)
+        archive(run_dir, out)
+        if do_commit:
+            commit(dest)
+        print(f"archived {run_dir.name}", flush=True)
+        n += 1
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", help="run folders or glob patterns (quote them with --watch)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "runs")
+    ap.add_argument("--episodes", type=int, default=640, help="greedy episodes of eval_final")
+    ap.add_argument("--commit", action="store_true", help="git commit each archived run")
+    ap.add_argument("--watch", type=float, default=0, help="rescan every N seconds (0: once)")
+    args = ap.parse_args(argv)
+    out = args.out.resolve()
+    while True:
+        sweep_once(args.runs, out, args.episodes, args.commit)
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

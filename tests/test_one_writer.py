@@ -1,0 +1,144 @@
+"""One run, one writer (issue 10): the run lock with real processes, stale-lock recovery, and
+checkpoint fallback when the last checkpoint is damaged. Real SMAX, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mast.checkpoint import CheckpointError
+from mast.experiment import Experiment
+from mast.tracking.lock import LOCK_FILE, RunLock, RunLocked
+
+from .conftest import ROOT, TINY
+
+
+def _files(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes()
+            for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _write_lock(run_dir: Path, host: str, pid: int) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / LOCK_FILE).write_text(json.dumps({"host": host, "pid": pid,
+                                                 "start_time": "2026-01-01T00:00:00+00:00"}))
+
+
+def _train(results: Path, *extra: str) -> subprocess.Popen:
+    env = os.environ | {"WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "run.py", *TINY, f"results_dir={results}", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_lock_is_exclusive_and_released(tmp_path):
+    a = RunLock(tmp_path / "run", "r1")
+    with a:
+        holder = json.loads((tmp_path / "run" / LOCK_FILE).read_text())
+        assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+        with pytest.raises(RunLocked, match=f"run r1 is being trained by host {holder['host']} "
+                                            f"pid {os.getpid()}"):
+            RunLock(tmp_path / "run", "r1").acquire()  # same process, second writer: refused
+    assert not (tmp_path / "run" / LOCK_FILE).exists()
+
+
+def test_stale_lock_on_this_host_is_recovered(tmp_path):
+    _write_lock(tmp_path / "run", socket.gethostname(), _dead_pid())
+    with RunLock(tmp_path / "run", "r1") as lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+
+
+def test_lock_from_another_host_is_reported(tmp_path):
+    _write_lock(tmp_path / "run", "node-17", 4242)
+    with pytest.raises(RunLocked) as e:
+        RunLock(tmp_path / "run", "r1").acquire()
+    msg = str(e.value)
+    assert "host node-17 pid 4242" in msg and "another host" in msg and "\n" not in msg
+    assert f"delete {tmp_path / 'run' / LOCK_FILE}" in msg
+
+
+def test_second_process_exits_at_once_and_writes_nothing(tmp_path):
+    """Process A trains; while it holds the lock (paused, so its own files stand still), process
+    B asked for the same run exits non-zero within seconds naming the run and A, and every file
+    of the run is byte-identical afterwards. A then finishes with no duplicated evaluation."""
+    results = tmp_path / "results"
+    a = _train(results, "t_max=3000", "test_interval=500")
+    try:
+        deadline = time.monotonic() + 300
+        while not list(results.glob(f"*/{LOCK_FILE}")) or not list(results.glob("*/config.yaml")):
+            assert a.poll() is None, a.stdout.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        run_dir = next(results.iterdir())
+        os.kill(a.pid, signal.SIGSTOP)
+        before = _files(run_dir)
+        start = time.monotonic()
+        b = subprocess.run([sys.executable, "run.py", *TINY, f"results_dir={results}",
+                            "t_max=3000", "test_interval=500"], cwd=ROOT, capture_output=True,
+                           text=True, env=os.environ | {"WANDB_MODE": "disabled"}, timeout=120)
+        elapsed = time.monotonic() - start
+        assert b.returncode != 0
+        out = b.stdout + b.stderr
+        lines = [line for line in out.splitlines() if "RunLocked" in line]
+        assert len(lines) == 1 and run_dir.name in lines[0] and f"pid {a.pid}" in lines[0]
+        assert "Traceback" not in out
+        assert _files(run_dir) == before
+        assert elapsed < 60  # "at once": no environment built, no training step taken
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    out_a, _ = a.communicate(timeout=600)
+    assert a.returncode == 0, out_a
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["t_env"] for r in rows]
+    assert steps == sorted(set(steps))
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
+    assert not (run_dir / LOCK_FILE).exists()
+    # a clean console: no JaxMARL banner, no TPU probe line
+    for noise in ("Submoduled environments", "Unable to initialize backend 'tpu'", "os.fork()"):
+        assert noise not in out_a
+
+
+def test_truncated_checkpoint_falls_back_to_the_previous(tiny_cfg, caplog):
+    over = ("method=dense", "t_max=800", "checkpoint_interval=200")
+    crash = tiny_cfg(*over, "fail_at_t_env=700")
+    with pytest.raises(RuntimeError, match="fail_at_t_env"):
+        Experiment(crash).run()
+    ckpts = Experiment(crash).store.dir / "checkpoints"
+    assert (ckpts / "last.pt").exists() and (ckpts / "prev.pt").exists()
+    data = (ckpts / "last.pt").read_bytes()
+    (ckpts / "last.pt").write_bytes(data[: len(data) // 2])  # torn write / bit rot
+    exp = Experiment(tiny_cfg(*over))
+    with caplog.at_level("WARNING", logger="mast"):
+        assert exp.run()["status"] == "finished"
+    assert "does not load" in caplog.text and "previous checkpoint" in caplog.text
+    rows = [json.loads(x) for x in exp.store.metrics_path.read_text().splitlines()]
+    assert [r["t_env"] for r in rows] == sorted({r["t_env"] for r in rows})
+
+
+def test_no_loadable_checkpoint_fails_with_one_line(tiny_cfg):
+    over = ("method=dense", "t_max=800", "checkpoint_interval=200")
+    with pytest.raises(RuntimeError):
+        Experiment(tiny_cfg(*over, "fail_at_t_env=700")).run()
+    exp = Experiment(tiny_cfg(*over))
+    for name in ("last.pt", "prev.pt"):
+        (exp.store.dir / "checkpoints" / name).write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(CheckpointError) as e:
+        exp.run()
+    msg = str(e.value)
+    assert "\n" not in msg and "last.pt" in msg and "prev.pt" in msg
+    assert f"rm -r {exp.store.dir}" in msg
+    assert not (exp.store.dir / LOCK_FILE).exists()  # the lock is released on the way out
