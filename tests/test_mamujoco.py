@@ -95,6 +95,7 @@ def test_truncation_bootstraps_termination_does_not():
     cfg = compose_cfg([*COMIX_TINY, "env.scenario=Humanoid", "env.agent_conf=9|8",
                        "env.episode_limit=25", "env.n_envs=8"])
     env = MaMuJoCoVecEnv("Humanoid", "9|8", n_envs=8, seed=3, episode_limit=25)
+    torch.manual_seed(0)  # the network's init decides the actions: independent of test order
     learner = build_learner(cfg, env.spec, torch.device("cpu"), Widths.from_config(cfg), 0.0)
     episodes, _ = EpisodeRunner(env, learner, env.spec, torch.device("cpu"), 0).run(1.0)
     lengths = [ep.length for ep in episodes]
