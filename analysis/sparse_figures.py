@@ -1,0 +1,190 @@
+"""Sparse-model analyses (paper Fig. 8, §4.2) and what goes beyond them:
+
+- final win rate vs sparsity per method with the critical sparsity marked (Fig. 8), plus a
+  Markdown table of critical sparsities;
+- final win rate vs cumulative training FLOPs (`sparse/flops_spent`) per map, with the Pareto
+  frontier over every method and sparsity in the store;
+- the results of `hydra/sweeper=critical` searches (`<results>/_searches/*/search.json`).
+Tickets (Fig. 10) and per-agent masks (Fig. 12) are in `analysis.agent_figures`.
+
+Critical sparsity: the highest evaluated sparsity below the first one whose mean final win rate
+falls under (1 − 3%)·dense — the paper's Table 1 rule, made robust to a noisy level that passes
+above a failing one (the same rule as the automatic search).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .figures import COLORS, Index, _ordered_methods, _save, _slug, style  # noqa: E402
+from .select import algo_label, method_label, order_maps, pct, sparse_cells, values_of  # noqa: E402
+from .store import Store  # noqa: E402
+
+TOLERANCE = 0.03
+FLOPS_KEY = "sparse/flops_spent"
+SEC_CRIT = "Final win rate vs sparsity, critical sparsity marked (Fig. 8)"
+SEC_FLOPS = "Final win rate vs training FLOPs (frontier per map)"
+SEC_SEARCH = "Automatic critical-sparsity searches (hydra/sweeper=critical)"
+MARKERS = {"qmix": "o", "wqmix": "s", "res": "^", "vdn": "D"}
+
+
+def critical_sparsity(points: dict[float, float], dense: float, tolerance: float = TOLERANCE,
+                      relative: bool = True) -> float | None:
+    """Highest sparsity below the first failing one; None if the lowest level already fails."""
+    threshold = dense * (1 - tolerance) if relative else dense - tolerance
+    best = None
+    for s in sorted(points):
+        if points[s] < threshold - 1e-12:
+            break
+        best = s
+    return best
+
+
+def _sweep_points(store: Store, sel: dict) -> dict[tuple, dict[str, dict[float, list[float]]]]:
+    """(algo, map) → method → sparsity → final win rates of the seeds."""
+    by: dict = defaultdict(lambda: defaultdict(dict))
+    for (algo, mp, sp, m), ids in sel["cells"].items():
+        vals = values_of(store, ids)
+        if vals:
+            by[(algo, mp)][m][float(sp)] = vals
+    return by
+
+
+def critical_figures(store: Store, out: Path, idx: Index, tolerance: float = TOLERANCE
+                     ) -> list[tuple[str, str, str, float | None, float]]:
+    """Fig. 8 with critical sparsities; returns (algo, map, method, critical, dense) rows."""
+    sel, rows = sparse_cells(store), []
+    for (algo, mp), methods in sorted(_sweep_points(store, sel).items()):
+        dvals = values_of(store, sel["dense"].get((algo, mp), []))
+        if not dvals or max(len(p) for p in methods.values()) < 2:
+            continue
+        dense = float(np.mean(dvals))
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        ax.axhline(100 * dense, color="black", ls="--", label="Dense")
+        ax.axhline(100 * dense * (1 - tolerance), color="black", ls=":", lw=0.8,
+                   label=f"Dense − {100 * tolerance:g}%")
+        for m in _ordered_methods(methods):
+            pts = methods[m]
+            sps = sorted(pts)
+            crit = critical_sparsity({s: float(np.mean(pts[s])) for s in sps}, dense, tolerance)
+            rows.append((algo, mp, m, crit, dense))
+            c = COLORS.get(m)
+            ax.errorbar([100 * s for s in sps], [100 * np.mean(pts[s]) for s in sps],
+                        yerr=[100 * np.std(pts[s]) for s in sps], color=c, marker="o", capsize=3,
+                        label=f"{method_label(m)} (critical {pct(crit)})")
+            if crit is not None:
+                ax.axvline(100 * crit, color=c, ls="--", lw=0.8, alpha=0.7)
+        style(ax, 7, xlabel="sparsity (%)", ylabel="final win rate (%)",
+              title=f"{algo_label(algo)} {mp}: critical sparsity (within {100 * tolerance:g}% "
+                    "of dense)")
+        _save(fig, out, _slug("critical", algo, mp), idx, SEC_CRIT,
+              f"{algo_label(algo)} {mp}: mean ± std over seeds; dashed verticals = critical")
+    if not rows:
+        idx.notes.append("Critical-sparsity figure skipped: needs dense runs and one method at "
+                         "two or more sparsity levels of the same algo/map.")
+    return rows
+
+
+def _final_flops(store: Store, rid: str) -> float | None:
+    s = store.series(rid, FLOPS_KEY)
+    return float(s["value"].iloc[-1]) if len(s) else None
+
+
+def _frontier(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    """Pareto staircase: points no other point beats with fewer FLOPs and a higher win rate."""
+    fx, fy, best = [], [], -np.inf
+    for x, y in sorted(zip(xs, ys, strict=True)):
+        if y > best:
+            fx.append(x)
+            fy.append(y)
+            best = y
+    return fx, fy
+
+
+def flops_frontier(store: Store, out: Path, idx: Index) -> None:
+    """One figure per map: every (algo, method, sparsity) cell's mean final win rate vs its mean
+    cumulative training FLOPs, error bars over seeds, and the Pareto frontier."""
+    fin = store.finished()
+    made = 0
+    for mp in order_maps(fin["map"].unique()):
+        cells: dict = defaultdict(list)
+        for r in fin[fin["map"] == mp].itertuples():
+            f = _final_flops(store, r.run_id)
+            if f is not None and f > 0 and not np.isnan(r.final_win_rate):
+                cells[(r.algo, r.method, float(r.sparsity))].append((f, r.final_win_rate))
+        if not cells:
+            continue
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        xs, ys, seen = [], [], set()
+        for (algo, m, sp), pts in sorted(cells.items()):
+            f, w = np.array(pts).T
+            x, y = float(f.mean()), float(100 * w.mean())
+            lab = f"{algo_label(algo)} {method_label(m)}"
+            ax.errorbar(x, y, yerr=100 * w.std(), xerr=f.std(), color=COLORS.get(m),
+                        marker=MARKERS.get(algo, "o"), capsize=2,
+                        label=None if lab in seen else lab)
+            seen.add(lab)
+            ax.annotate(pct(sp), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            xs.append(x)
+            ys.append(y)
+        ax.step(*_frontier(xs, ys), where="post", color="gray", lw=1, label="frontier")
+        ax.set_xscale("log")
+        style(ax, 6, xlabel="cumulative training FLOPs (sparse/flops_spent)",
+              ylabel="final win rate (%)", title=f"{mp}: win rate vs training FLOPs")
+        _save(fig, out, _slug("flops_frontier", mp), idx, SEC_FLOPS,
+              f"{mp}: mean ± std over seeds; labels = sparsity; gray = Pareto frontier")
+        made += 1
+    if not made:
+        idx.notes.append(f"FLOPs frontier skipped: no finished run logs `{FLOPS_KEY}`.")
+
+
+def plot_search(d: dict, path: Path) -> Path:
+    """One search: per-seed and mean win rate per level, threshold, critical sparsity."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    levels = sorted((float(k), v) for k, v in d["levels"].items())
+    for k, seeds in d["win_rates"].items():
+        if k != "baseline":
+            ax.scatter([100 * float(k)] * len(seeds), [100 * v for v in seeds.values()], s=10,
+                       color="tab:gray", alpha=0.6)
+    if levels:
+        ax.plot([100 * s for s, _ in levels], [100 * v for _, v in levels], "o-", color="tab:red",
+                label="mean over seeds")
+    if d.get("baseline_win_rate") is not None:
+        ax.axhline(100 * d["baseline_win_rate"], color="black", ls="--", label="dense")
+        ax.axhline(100 * d["threshold"], color="black", ls=":", label="threshold")
+    if d.get("critical_sparsity") is not None:
+        ax.axvline(100 * d["critical_sparsity"], color="tab:green", ls="--",
+                   label=f"critical {pct(d['critical_sparsity'])}")
+    style(ax, 7, xlabel="sparsity (%)", ylabel="final win rate (%)",
+          title=f"{' '.join(d.get('overrides', []))[:70]}\n{len(d['rounds'])} rounds"
+                f"{'' if d.get('done') else ' (unfinished)'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def search_results(results: Path, out: Path, idx: Index) -> list[dict]:
+    """Plot every search found under `<results>/_searches/` into the report."""
+    found = []
+    for f in sorted(Path(results).glob("_searches/*/search.json")):
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError) as e:
+            idx.notes.append(f"{f}: unreadable ({e.__class__.__name__}).")
+            continue
+        fig_path = plot_search(d, out / "figures" / f"{f.parent.name}.png")
+        idx.files.append(fig_path)
+        idx.sections[SEC_SEARCH].append(
+            (f"{d.get('search_id', f.parent.name)}: critical sparsity "
+             f"{pct(d.get('critical_sparsity'))}", f"figures/{fig_path.name}"))
+        found.append(d)
+    return found

@@ -1,0 +1,1 @@
+"""``hydra/sweeper=critical``: automatic critical-sparsity search (see ``critical_sweeper``)."""
