@@ -11,7 +11,14 @@ import torch
 from mast.envs.base import EnvSpec
 from mast.learners import build_learner
 from mast.learners.base import Widths
-from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, gru_sequence, unroll, unroll_reference
+from mast.modules.agents import (
+    EpisodeInputs,
+    Packing,
+    RNNAgent,
+    gru_sequence,
+    unroll,
+    unroll_reference,
+)
 from mast.replay import Episode, collate
 
 from .conftest import compose_cfg
@@ -99,14 +106,14 @@ def test_fast_update_equals_step_by_step_reference(overrides):
     for fused in (True, False):
         torch.manual_seed(0)
         learner = build_learner(cfg, SPEC, torch.device("cpu"), Widths.from_config(cfg), 0.8)
-        learner.fused_unroll = fused
+        learner.fast_path = fused
         learners.append(learner)
     fast, ref = learners
     for k in range(4):
         batch = random_batch(seed=k % 2)
         s_fast, s_ref = fast.update(batch, t_env=200), ref.update(batch, t_env=200)
         assert s_fast["train/loss"] == pytest.approx(s_ref["train/loss"], rel=1e-5, abs=1e-6)
-    for (name, p), q in zip(fast.nets.named_parameters(), ref.nets.parameters()):
+    for (name, p), q in zip(fast.nets.named_parameters(), ref.nets.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
     if fast.sparse is not None:
         for name, m in fast.sparse.masks.masks.items():

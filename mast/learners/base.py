@@ -18,6 +18,7 @@ from mast import targets as T
 from mast.config import t0_env_steps
 from mast.envs.base import EnvSpec
 from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, unroll, unroll_reference
+from mast.modules.mixers import mix_where
 from mast.registry import LEARNERS, MIXERS
 from mast.replay.episodes import EpisodeBatch
 from mast.runner import agent_inputs, batch_agent_inputs, epsilon_greedy
@@ -43,14 +44,17 @@ class Widths:
 
 
 def make_optimizer(train, params) -> torch.optim.Optimizer:
+    """foreach=True on every device (torch turns it on only for CUDA): one op per optimiser
+    formula for all parameters instead of one per parameter, same arithmetic."""
     if train.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=train.lr, alpha=train.rms_alpha, eps=train.optim_eps)
-    return torch.optim.Adam(params, lr=train.lr, eps=train.optim_eps)
+        return torch.optim.RMSprop(params, lr=train.lr, alpha=train.rms_alpha, eps=train.optim_eps,
+                                   foreach=True)
+    return torch.optim.Adam(params, lr=train.lr, eps=train.optim_eps, foreach=True)
 
 
 @LEARNERS.register("q")
 class QLearner:
-    fused_unroll = True  # False: the plain step-by-step unroll (reference, benchmarks)
+    fast_path = True  # False: step-by-step unroll, mixers on every step (reference, `make bench`)
 
     def __init__(self, cfg, spec: EnvSpec, device: torch.device, widths: Widths, sparsity: float):
         self.cfg, self.spec, self.device = cfg, spec, device
@@ -109,7 +113,7 @@ class QLearner:
         """Bootstrap value of the state after each step, [B, T], from the target networks."""
         q_target = self.unroll(self.target["agent"], inputs)[:, 1:]
         v = self.agent_next_values(q_online[:, 1:].detach(), q_target, batch.avail[:, 1:])
-        return self.target["mixer"](v, batch.state[:, 1:])
+        return self.mix(self.target["mixer"], v, batch.state[:, 1:], batch)
 
     def td_targets(self, batch: EpisodeBatch, next_v: torch.Tensor, t_env: int) -> torch.Tensor:
         mode = "one_step" if self.multistep == "none" else self.multistep
@@ -122,7 +126,7 @@ class QLearner:
         inputs = self.episode_inputs(batch)
         q = self.unroll(self.agent, inputs)  # [B, T+1, n, U]
         chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, n]
-        q_tot = self.nets["mixer"](chosen, batch.state[:, :-1])
+        q_tot = self.mix(self.nets["mixer"], chosen, batch.state[:, :-1], batch)
         return q_tot, self.td_targets(batch, self.next_values(batch, inputs, q), t_env)
 
     def episode_inputs(self, batch: EpisodeBatch) -> EpisodeInputs:
@@ -132,12 +136,19 @@ class QLearner:
         return EpisodeInputs(x, Packing.from_lengths(lengths, self.spec.n_agents, x.shape[1]))
 
     def unroll(self, agent: RNNAgent, inputs: EpisodeInputs) -> torch.Tensor:
-        """q [B, T+1, n, U] of `agent` (online or target); 0 at padded steps on the fused path,
-        the step-by-step reference (equivalence tests, `make bench`'s "before") when
-        `fused_unroll` is False."""
-        if self.fused_unroll:
+        """q [B, T+1, n, U] of `agent` (online or target); 0 at padded steps on the fast path,
+        the step-by-step reference (equivalence tests, `make bench`'s "before") otherwise."""
+        if self.fast_path:
             return unroll(agent, inputs)
         return unroll_reference(agent, inputs.x)
+
+    def mix(self, mixer: nn.Module, qs: torch.Tensor, states: torch.Tensor,
+            batch: EpisodeBatch) -> torch.Tensor:
+        """mixer(qs [B, T, ..., n], states [B, T, ..., S]) → [B, T, ...], on the fast path only
+        at real steps (0 at padded ones)."""
+        if self.fast_path:
+            return mix_where(mixer, qs, states, batch.mask.bool())
+        return mixer(qs, states)
 
     def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
         q_tot, y = self.q_tot_and_targets(batch, t_env)

@@ -30,9 +30,12 @@ class RESLearner(QLearner):
         cand, valid = T.one_agent_deviation_actions(greedy, avail)  # [B, T, K, n], [B, T, K]
         k = cand.shape[2]
 
+        # the fast path runs the hypernetworks once per state, not once per candidate
+        states = state.unsqueeze(2) if self.fast_path else state.unsqueeze(2).expand(-1, -1, k, -1)
+
         def mix(mixer, q):  # utilities of every candidate joint action → Q_tot [B, T, K]
             util = q.unsqueeze(2).expand(-1, -1, k, -1, -1).gather(-1, cand.unsqueeze(-1))
-            return mixer(util.squeeze(-1), state.unsqueeze(2).expand(-1, -1, k, -1))
+            return self.mix(mixer, util.squeeze(-1), states, batch)
 
         values = mix(self.target["mixer"], q_t)
         logits = mix(self.nets["mixer"], q_o)

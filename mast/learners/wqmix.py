@@ -32,16 +32,17 @@ class WQMIXLearner(QLearner):
         """Target central Q* at QMIX's greedy next actions (or the configured operator)."""
         q_central = self.unroll(self.target["central_agent"], inputs)[:, 1:]
         v = self.agent_next_values(q_online[:, 1:].detach(), q_central, batch.avail[:, 1:])
-        return self.target["central_mixer"](v, batch.state[:, 1:])
+        return self.mix(self.target["central_mixer"], v, batch.state[:, 1:], batch)
 
     def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
         inputs = self.episode_inputs(batch)
         act = batch.actions.unsqueeze(-1)
         q = self.unroll(self.agent, inputs)
-        q_tot = self.nets["mixer"](q[:, :-1].gather(-1, act).squeeze(-1), batch.state[:, :-1])
+        q_tot = self.mix(self.nets["mixer"], q[:, :-1].gather(-1, act).squeeze(-1),
+                         batch.state[:, :-1], batch)
         qc = self.unroll(self.nets["central_agent"], inputs)
-        q_star = self.nets["central_mixer"](qc[:, :-1].gather(-1, act).squeeze(-1),
-                                            batch.state[:, :-1])
+        q_star = self.mix(self.nets["central_mixer"], qc[:, :-1].gather(-1, act).squeeze(-1),
+                          batch.state[:, :-1], batch)
         y = self.td_targets(batch, self.next_values(batch, inputs, q), t_env)
         w = self._weights(batch, inputs, q, q_tot, y)
         mask = batch.mask
@@ -60,6 +61,7 @@ class WQMIXLearner(QLearner):
         greedy = q[:, :-1].masked_fill(~avail, -1e9).argmax(-1)  # [B, T, n]
         is_greedy = (greedy == batch.actions).all(-1)
         qc_target = self.unroll(self.target["central_agent"], inputs)  # CW: target Q*(s, û)
-        q_star_greedy = self.target["central_mixer"](
-            qc_target[:, :-1].gather(-1, greedy.unsqueeze(-1)).squeeze(-1), batch.state[:, :-1])
+        q_star_greedy = self.mix(self.target["central_mixer"],
+                                 qc_target[:, :-1].gather(-1, greedy.unsqueeze(-1)).squeeze(-1),
+                                 batch.state[:, :-1], batch)
         return torch.where(is_greedy | (y > q_star_greedy), 1.0, alpha)

@@ -191,25 +191,25 @@ def gru_sequence(gi: torch.Tensor, packing: Packing, weight_hh: torch.Tensor,
 
 def _gru_forward(gi: torch.Tensor, sizes: list[int], w_hh: torch.Tensor, b_hh: torch.Tensor):
     """The recurrence, every step writing into preallocated packed buffers (6 ops per step).
-    gi [P, 3h] → (hs [P, h], rz [P, 2h] (sigmoid r|z), n [P, h], ghn = h_{t-1} W_hnᵀ + b_hn
-    [P, h]), the last three saved for the backward."""
+    gi [P, 3h] → (hs [P, h], rz [P, 2h] (sigmoid r|z), n [P, h], gh = h_{t-1} W_hhᵀ + b_hh
+    [P, 3h]), the last three saved for the backward."""
     h = gi.shape[-1] // 3
-    gi_rz = gi[:, : 2 * h] + b_hh[: 2 * h]  # b_hh's r, z parts only ever add to gi's
-    hs, n, ghn = (gi.new_empty(gi.shape[0], h) for _ in range(3))
-    rz = gi.new_empty(gi.shape[0], 2 * h)
-    w_rz, w_n, b_n = w_hh[: 2 * h].t(), w_hh[2 * h:].t(), b_hh[2 * h:]
-    girz_, gin_, rz_ = gi_rz.split(sizes), gi[:, 2 * h:].split(sizes), rz.split(sizes)
+    hs, n = gi.new_empty(gi.shape[0], h), gi.new_empty(gi.shape[0], h)
+    rz, gh = gi.new_empty(gi.shape[0], 2 * h), torch.empty_like(gi)
+    w_t = w_hh.t()
+    girz_, gin_, gh_ = gi[:, : 2 * h].split(sizes), gi[:, 2 * h:].split(sizes), gh.split(sizes)
+    ghrz_, ghn_, rz_ = gh[:, : 2 * h].split(sizes), gh[:, 2 * h:].split(sizes), rz.split(sizes)
     r_, z_ = rz[:, :h].split(sizes), rz[:, h:].split(sizes)
-    hs_, n_, ghn_ = hs.split(sizes), n.split(sizes), ghn.split(sizes)
+    hs_, n_ = hs.split(sizes), n.split(sizes)
     hid = gi.new_zeros(sizes[0], h)
     for k, rows in enumerate(sizes):
         if k and rows != sizes[k - 1]:
             hid = hid[:rows]
-        torch.addmm(girz_[k], hid, w_rz, out=rz_[k]).sigmoid_()
-        torch.addmm(b_n, hid, w_n, out=ghn_[k])
+        torch.addmm(b_hh, hid, w_t, out=gh_[k])
+        torch.add(girz_[k], ghrz_[k], out=rz_[k]).sigmoid_()
         torch.addcmul(gin_[k], r_[k], ghn_[k], out=n_[k]).tanh_()
         hid = torch.lerp(n_[k], hid, z_[k], out=hs_[k])  # n + z·(h − n)
-    return hs, rz, n, ghn
+    return hs, rz, n, gh
 
 
 class _GRUSequence(torch.autograd.Function):
@@ -219,15 +219,16 @@ class _GRUSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, gi, w_hh, b_hh, packing):
-        hs, rz, n, ghn = _gru_forward(gi, packing.batch_sizes, w_hh, b_hh)
-        ctx.save_for_backward(hs, rz, n, ghn, w_hh)
+        hs, rz, n, gh = _gru_forward(gi, packing.batch_sizes, w_hh, b_hh)
+        ctx.save_for_backward(hs, rz, n, gh, w_hh)
         ctx.packing = packing
         return hs
 
     @staticmethod
     def backward(ctx, d_hs):
-        hs, rz, n, ghn, w_hh = ctx.saved_tensors
+        hs, rz, n, gh, w_hh = ctx.saved_tensors
         sizes, h = ctx.packing.batch_sizes, hs.shape[-1]
+        ghn = gh[:, 2 * h:]
         h_prev = _previous_hidden(hs, ctx.packing)
         r, z = rz[:, :h], rz[:, h:]
         a = (1 - z) * (1 - n * n)                              # ∂h'/∂(n pre-activation)

@@ -35,16 +35,29 @@ class QMixer(nn.Module):
         self.V = nn.Sequential(nn.Linear(state_dim, embed_dim), nn.ReLU(), nn.Linear(embed_dim, 1))
 
     def forward(self, qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-        """qs [..., n_agents], states [..., state_dim] → Q_tot [...]."""
-        lead = qs.shape[:-1]
-        s = states.reshape(-1, states.shape[-1])
-        q = qs.reshape(-1, 1, self.n_agents)
-        w1 = torch.abs(self.hyper_w1(s)).view(-1, self.n_agents, self.embed)
-        b1 = self.hyper_b1(s).view(-1, 1, self.embed)
-        hidden = F.elu(torch.bmm(q, w1) + b1)
-        w_final = torch.abs(self.hyper_w_final(s)).view(-1, self.embed, 1)
-        y = torch.bmm(hidden, w_final) + self.V(s).view(-1, 1, 1)
-        return y.view(lead)
+        """qs [..., n_agents], states [..., state_dim] → Q_tot [...]; the leading dims broadcast,
+        so K candidate joint actions of one state (qs [..., K, n], states [..., 1, S]) run the
+        hypernetworks once. Weighted sums instead of PyMARL's bmm of 1×n by n×E matrices."""
+        w1 = torch.abs(self.hyper_w1(states)).unflatten(-1, (self.n_agents, self.embed))
+        hidden = F.elu((qs.unsqueeze(-1) * w1).sum(-2) + self.hyper_b1(states))  # [..., E]
+        w_final = torch.abs(self.hyper_w_final(states))
+        return (hidden * w_final).sum(-1) + self.V(states).squeeze(-1)
+
+
+def mix_where(mixer: nn.Module, qs: torch.Tensor, states: torch.Tensor,
+              valid: torch.Tensor) -> torch.Tensor:
+    """mixer(qs, states) computed only at the valid (episode, step) pairs, 0 elsewhere.
+
+    qs [B, T, ..., n], states [B, T, ..., S] (leading dims broadcast as the mixer allows),
+    valid [B, T] bool → [B, T, ...]. Padded steps cost nothing and never reach the loss."""
+    index = valid.reshape(-1).nonzero().squeeze(1)
+
+    def pick(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(0, 1).index_select(0, index)
+
+    out = mixer(pick(qs), pick(states))
+    full = out.new_zeros(valid.numel(), *out.shape[1:]).index_copy(0, index, out)
+    return full.view(*valid.shape, *out.shape[1:])
 
 
 class CentralMixer(nn.Module):
