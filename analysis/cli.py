@@ -16,6 +16,8 @@ COMMANDS = {
     "table5": "paper Table 5: raw final win rates mean ± std, Dense included",
     "tables": "ablation tables (paper Tables 6-10), one per varied config key",
     "figures": "PNG figures in <out>/figures and <out>/index.md",
+    "sparse": "sparse-model analyses (Fig. 8 critical sparsity, Fig. 10 tickets, Fig. 12 "
+              "per-agent masks, FLOPs frontier, critical searches) in <out>/sparse.md",
     "all": "table1, table5, tables and figures",
 }
 
@@ -107,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         images = [p for p in idx.files if p.suffix == ".png"]
         written += idx.files
         print(f"{len(images)} figure(s) in {out / 'figures'}; index: {out / 'index.md'}")
+        for note in idx.notes:
+            print(f"  skipped: {note}")
+    if cmd == "sparse":
+        from .sparse_figures import build_sparse_report
+        idx = build_sparse_report(store, Path(args.results), out)
+        images = [p for p in idx.files if p.suffix == ".png"]
+        written += idx.files
         for note in idx.notes:
             print(f"  skipped: {note}")
     print("wrote: " + ", ".join(str(p) for p in written if p.suffix != ".png")

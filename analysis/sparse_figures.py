@@ -64,7 +64,8 @@ def critical_figures(store: Store, out: Path, idx: Index, tolerance: float = TOL
     sel, rows = sparse_cells(store), []
     for (algo, mp), methods in sorted(_sweep_points(store, sel).items()):
         dvals = values_of(store, sel["dense"].get((algo, mp), []))
-        if not dvals or max(len(p) for p in methods.values()) < 2:
+        methods = {m: p for m, p in methods.items() if len(p) >= 2}  # a sweep has 2+ levels
+        if not dvals or not methods:
             continue
         dense = float(np.mean(dvals))
         fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -188,3 +189,35 @@ def search_results(results: Path, out: Path, idx: Index) -> list[dict]:
              f"{pct(d.get('critical_sparsity'))}", f"figures/{fig_path.name}"))
         found.append(d)
     return found
+
+
+def build_sparse_report(store: Store, results: Path, out: Path) -> Index:
+    """Every figure of this module and of `analysis.agent_figures` → `<out>/figures/*.png`,
+    `<out>/sparse.md` (index) and `<out>/critical_sparsity.md` (table)."""
+    from .agent_figures import agent_mask_figures, pattern_figures, ticket_figures
+
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    idx = Index()
+    rows = critical_figures(store, out, idx)
+    flops_frontier(store, out, idx)
+    search_results(Path(results), out, idx)
+    ticket_figures(store, out, idx)
+    agent_mask_figures(store, out, idx)
+    pattern_figures(store, out, idx)
+    table = ["| algo | map | method | critical sparsity | dense final win rate |",
+             "|---|---|---|---|---|"]
+    table += [f"| {algo_label(a)} | {mp} | {method_label(m)} | {pct(c)} | {100 * d:.1f}% |"
+              for a, mp, m, c, d in rows]
+    (out / "critical_sparsity.md").write_text("\n".join(table) + "\n")
+    lines = ["# Sparse-model analyses", "", f"Source: {store.source}.", ""]
+    for section, items in idx.sections.items():
+        lines += [f"## {section}", ""]
+        lines += [x for caption, rel in items for x in (f"![{caption}]({rel})", "", f"*{caption}*", "")]
+    if rows:
+        lines += ["## Critical sparsity (within 3% of dense)", ""] + table + [""]
+    if idx.notes:
+        lines += ["## Skipped", ""] + [f"- {n}" for n in idx.notes] + [""]
+    (out / "sparse.md").write_text("\n".join(lines))
+    idx.files += [out / "sparse.md", out / "critical_sparsity.md"]
+    return idx

@@ -1,0 +1,162 @@
+"""Figures of the sparse models themselves (paper §4.2):
+
+- Fig. 10, tickets: test win rate curves of winning tickets (`method=ticket` from a MAST or RigL
+  run, grouped by the source's method), the random ticket (`method.mask_from=random`, or
+  `method=static`), the cheating ticket (the MAST runs themselves) and dense;
+- Fig. 12a, per-agent masks of per-agent networks grouped by unit type, with each agent's
+  density (final snapshot);
+- Fig. 12b, MAST's adaptive per-agent allocation vs manual `method.unit_density` patterns.
+Unit types come from a small static table (analysis imports no training or env code).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .figures import Index, _curves, _load_masks, _save, _slug, draw_band, style  # noqa: E402
+from .select import DENSE, algo_label, pct  # noqa: E402
+from .store import Store  # noqa: E402
+
+SEC_TICKETS = "Tickets: winning, random and cheating (Fig. 10)"
+SEC_AGENT_MASKS = "Per-agent masks grouped by unit type (Fig. 12a)"
+SEC_PATTERNS = "Adaptive vs manual per-agent sparsity (Fig. 12b)"
+UNIT_TYPES = {"3m": ["marine"] * 3, "8m": ["marine"] * 8, "25m": ["marine"] * 25,
+              "2s3z": ["stalker"] * 2 + ["zealot"] * 3, "3s5z": ["stalker"] * 3 + ["zealot"] * 5}
+TYPE_COLORS = {"stalker": "tab:blue", "zealot": "tab:orange", "marine": "tab:green"}
+MASK_LAYER = "agent.rnn.weight_hh"
+TICKET_STYLE = {"cheating": ("tab:red", "-"), "winning": ("tab:green", "-"),
+                "random": ("tab:brown", "--"), DENSE: ("black", "--")}
+
+
+def _cfg(store: Store, rid: str, key: str):
+    if key not in store.configs.columns or rid not in store.configs.index:
+        return None
+    v = store.configs.at[rid, key]
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+
+def _source_method(store: Store, mask_from: str) -> str:
+    rid = Path(str(mask_from)).name
+    runs = store.runs.set_index("run_id")
+    if rid in runs.index:
+        return str(runs.at[rid, "method"])
+    return "?"
+
+
+def _ticket_groups(store: Store) -> dict[tuple, dict[str, list[str]]]:
+    """(algo, map, sparsity) → group label → run ids, for cells that have ticket runs."""
+    fin = store.finished()
+    groups: dict = defaultdict(lambda: defaultdict(list))
+    for r in fin.itertuples():
+        cell = (r.algo, r.map, float(r.sparsity))
+        if r.method == "ticket":
+            src = _cfg(store, r.run_id, "method.mask_from")
+            label = ("random ticket" if src == "random" else
+                     f"winning ticket ({_source_method(store, src)})")
+            groups[cell][label].append(r.run_id)
+    for r in fin.itertuples():
+        cell = (r.algo, r.map, float(r.sparsity))
+        if r.method == "mast" and (r.algo, r.map, float(r.sparsity)) in groups:
+            groups[cell]["cheating ticket (mast)"].append(r.run_id)
+        elif r.method == "static" and cell in groups:
+            groups[cell]["random ticket (static)"].append(r.run_id)
+    for (algo, mp, sp) in list(groups):
+        dense = fin[(fin["algo"] == algo) & (fin["map"] == mp) & (fin["method"] == DENSE)]
+        if len(dense):
+            groups[(algo, mp, sp)][DENSE] = dense["run_id"].tolist()
+    return groups
+
+
+def ticket_figures(store: Store, out: Path, idx: Index) -> None:
+    made = 0
+    for (algo, mp, sp), groups in sorted(_ticket_groups(store).items()):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label in sorted(groups, key=lambda g: (g == DENSE, g)):
+            color, ls = TICKET_STYLE.get(label.split(" ")[0], ("gray", "-"))
+            if "rigl" in label:
+                color = "tab:olive"
+            draw_band(ax, _curves(store, groups[label], "test_win_rate"), label, color, ls)
+        style(ax, 7, xlabel="environment steps (t_env)", ylabel="test win rate (%)",
+              title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}: tickets")
+        _save(fig, out, _slug("tickets", algo, mp, "sp" + pct(sp).rstrip("%")), idx,
+              SEC_TICKETS, f"{algo_label(algo)} {mp} {pct(sp)}: mean ± std over seeds")
+        made += 1
+    if not made:
+        idx.notes.append("Ticket figure skipped: no finished method=ticket run.")
+
+
+def _per_agent_runs(store: Store) -> pd.DataFrame:
+    fin = store.finished()
+    shared = {r: _cfg(store, r, "agent.share_params") for r in fin["run_id"]}
+    keep = [r for r, v in shared.items() if v is not None and not bool(v)]
+    return fin[fin["run_id"].isin(keep)]
+
+
+def _pattern_label(store: Store, rid: str) -> str:
+    cols = sorted(c for c in store.configs.columns if c.startswith("method.unit_density."))
+    parts = [f"{c.rsplit('.', 1)[1]} {100 * float(store.configs.at[rid, c]):g}%" for c in cols
+             if not pd.isna(store.configs.at[rid, c])]
+    return "manual: " + ", ".join(parts) if parts else "adaptive (MAST)"
+
+
+def agent_mask_figures(store: Store, out: Path, idx: Index, layer: str = MASK_LAYER) -> None:
+    """Fig. 12a: the final mask of `layer` of each agent, agents grouped by unit type."""
+    made = 0
+    for r in _per_agent_runs(store).itertuples():
+        files = store.masks.get(r.run_id)
+        if r.method == DENSE or not files:
+            continue
+        masks = _load_masks(files[-1])
+        if layer not in masks or masks[layer].ndim != 3:
+            continue
+        m = masks[layer]
+        types = UNIT_TYPES.get(r.map, [f"agent {i + 1}" for i in range(m.shape[0])])
+        order = sorted(range(m.shape[0]), key=lambda a: (types[a], a))
+        fig, axes = plt.subplots(1, len(order), squeeze=False, figsize=(1.9 * len(order), 2.4))
+        for ax, a in zip(axes[0], order, strict=True):
+            ax.imshow(m[a], cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+            ax.set(xticks=[], yticks=[])
+            ax.set_title(f"{types[a]} (agent {a + 1})\ndensity {m[a].mean():.3f}", fontsize=7,
+                         color=TYPE_COLORS.get(types[a], "black"))
+        fig.suptitle(f"{layer}, {r.map} {pct(r.sparsity)} {_pattern_label(store, r.run_id)} "
+                     f"({r.run_id})", fontsize=8)
+        fig.tight_layout(rect=(0, 0, 1, 0.9))
+        _save(fig, out, _slug("agent_masks", r.run_id), idx, SEC_AGENT_MASKS,
+              f"{r.run_id}: final {layer} mask per agent (light = connection)")
+        made += 1
+    if not made:
+        idx.notes.append("Per-agent mask figure skipped: no finished run with "
+                         "agent.share_params=false and mask snapshots.")
+
+
+def pattern_figures(store: Store, out: Path, idx: Index) -> None:
+    """Fig. 12b: curves of adaptive vs each manual pattern, per (algo, map, sparsity)."""
+    runs = _per_agent_runs(store)
+    runs = runs[runs["method"] != DENSE]
+    made = 0
+    for (algo, mp, sp), g in runs.groupby(["algo", "map", "sparsity"]):
+        by: dict[str, list[str]] = defaultdict(list)
+        for rid in g["run_id"]:
+            by[_pattern_label(store, rid)].append(rid)
+        if len(by) < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for i, label in enumerate(sorted(by, key=lambda k: (not k.startswith("adaptive"), k))):
+            draw_band(ax, _curves(store, by[label], "test_win_rate"), label,
+                      "tab:red" if label.startswith("adaptive") else f"C{i}")
+        style(ax, 7, xlabel="environment steps (t_env)", ylabel="test win rate (%)",
+              title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}: per-agent allocation")
+        _save(fig, out, _slug("unit_density", algo, mp, "sp" + pct(sp).rstrip("%")), idx,
+              SEC_PATTERNS, f"{algo_label(algo)} {mp} {pct(sp)}: mean ± std over seeds")
+        made += 1
+    if not made:
+        idx.notes.append("Adaptive vs manual figure skipped: needs per-agent runs of one "
+                         "algo/map/sparsity with and without method.unit_density.")

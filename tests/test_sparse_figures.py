@@ -1,0 +1,98 @@
+"""`python -m analysis sparse` on a hand-written results store: critical sparsity (Fig. 8),
+FLOPs frontier, tickets (Fig. 10), per-agent masks and patterns (Fig. 12), search results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from analysis.sparse_figures import critical_sparsity
+
+ROOT = Path(__file__).resolve().parents[1]
+DENSE_WIN = 0.9
+WIN = {("mast", 0.5): 0.9, ("mast", 0.8): 0.89, ("mast", 0.9): 0.88, ("mast", 0.95): 0.7,
+       ("rigl", 0.5): 0.88, ("rigl", 0.8): 0.8, ("rigl", 0.9): 0.6, ("rigl", 0.95): 0.4}
+
+
+def write_run(root: Path, rid: str, method: str, sp: float, seed: int, final: float,
+              mp: str = "3m", method_cfg: dict | None = None, share: bool = True,
+              masks: dict | None = None) -> Path:
+    d = root / rid
+    d.mkdir(parents=True)
+    cfg = {"algo": {"name": "qmix"}, "env": {"name": "smax", "map": mp},
+           "method": {"name": method, "mask_from": None, "unit_density": None,
+                      **(method_cfg or {})},
+           "agent": {"share_params": share}, "ablation": {"name": "none"}, "sparsity": sp,
+           "seed": seed, "t_max": 1000}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (d / "manifest.json").write_text(json.dumps({"run_id": rid, "status": "finished"}))
+    (d / "summary.json").write_text(json.dumps({
+        "run_id": rid, "algo": "qmix", "env": "smax", "map": mp, "method": method,
+        "sparsity": 0.0 if method == "dense" else sp, "seed": seed, "status": "finished",
+        "final_win_rate": final, "final_window": 2, "n_evals": 6}))
+    flops_per_step = 1e6 * (1 - (0.0 if method == "dense" else sp))
+    with open(d / "metrics.jsonl", "w") as f:
+        for i in range(6):
+            f.write(json.dumps({"t_env": 200 * i, "test_win_rate": final * i / 5,
+                                "sparse/flops_spent": flops_per_step * 200 * i}) + "\n")
+    if masks:
+        (d / "masks").mkdir()
+        np.savez_compressed(d / "masks" / "mask_t100.npz", **masks)
+    return d
+
+
+def make_store(root: Path) -> None:
+    for seed in (0, 1):
+        write_run(root, f"dense-s{seed}", "dense", 0.9, seed, DENSE_WIN)
+        for (m, sp), w in WIN.items():
+            write_run(root, f"{m}-{sp}-s{seed}", m, sp, seed, w + 0.005 * seed)
+        write_run(root, f"tw-mast-s{seed}", "ticket", 0.9, seed, 0.86,
+                  method_cfg={"mask_from": str(root / "mast-0.9-s0")})
+        write_run(root, f"tw-rigl-s{seed}", "ticket", 0.9, seed, 0.7,
+                  method_cfg={"mask_from": str(root / "rigl-0.9-s0")})
+        write_run(root, f"tr-s{seed}", "ticket", 0.9, seed, 0.65,
+                  method_cfg={"mask_from": "random"})
+        rng = np.random.default_rng(seed)
+        dens = np.array([0.12, 0.12, 0.09, 0.09, 0.09])[:, None, None]
+        masks = {"agent.rnn.weight_hh": rng.random((5, 12, 8)) < dens}
+        write_run(root, f"pa-adaptive-s{seed}", "mast", 0.9, seed, 0.8, mp="2s3z", share=False,
+                  masks=masks)
+        write_run(root, f"pa-manual-s{seed}", "mast", 0.9, seed, 0.7, mp="2s3z", share=False,
+                  method_cfg={"unit_density": {"stalker": 0.08, "zealot": 0.12}}, masks=masks)
+    search = root / "_searches" / "critical_x" / "search.json"
+    search.parent.mkdir(parents=True)
+    search.write_text(json.dumps({
+        "search_id": "critical_x", "overrides": ["method=mast"], "rounds": [["0.5", "baseline"]],
+        "win_rates": {"baseline": {"0": 0.9}, "0.5": {"0": 0.89}, "0.9": {"0": 0.5}},
+        "levels": {"0.5": 0.89, "0.9": 0.5}, "baseline_win_rate": 0.9, "threshold": 0.873,
+        "critical_sparsity": 0.5, "first_failing": 0.9, "done": True}))
+
+
+def test_critical_sparsity_rule():
+    pts = {0.5: 0.9, 0.8: 0.88, 0.9: 0.86, 0.95: 0.89}
+    assert critical_sparsity(pts, 0.9) == 0.8  # 0.86 < 0.873: 0.95 passing again is ignored
+    assert critical_sparsity(pts, 0.9, tolerance=0.05) == 0.95
+    assert critical_sparsity({0.5: 0.1}, 0.9) is None
+
+
+def test_sparse_report(tmp_path):
+    results, out = tmp_path / "results", tmp_path / "reports"
+    make_store(results)
+    p = subprocess.run([sys.executable, "-m", "analysis", "sparse", "--results", str(results),
+                        "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    figs = {f.name for f in (out / "figures").glob("*.png")}
+    assert {"critical_qmix_3m.png", "flops_frontier_3m.png", "critical_x.png",
+            "tickets_qmix_3m_sp90.png", "unit_density_qmix_2s3z_sp90.png"} <= figs
+    assert sum(f.startswith("agent_masks_") for f in figs) == 4
+    table = (out / "critical_sparsity.md").read_text()
+    assert "| QMIX | 3m | MAST | 90% | 90.0% |" in table
+    assert "| QMIX | 3m | RigL | 50% | 90.0% |" in table
+    index = (out / "sparse.md").read_text()
+    assert "winning ticket" not in index or "Tickets" in index
+    assert "critical sparsity 50%" in index
