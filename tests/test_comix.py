@@ -157,3 +157,34 @@ def test_resume_matches_uninterrupted_run(tiny_cfg, tmp_path):
         torch.testing.assert_close(pa, pb, rtol=0, atol=0, msg=k)
     ret = [[r["test_return_mean"] for r in _rows(e)] for e in (a, b)]
     assert ret[0] == ret[1]
+
+
+def test_window_keeps_steps_aligned():
+    """Each row of a window is a contiguous slice of its episode: obs/state at t..t+W, actions,
+    rewards, terminations and mask at t..t+W-1; short episodes keep their start."""
+    from mast.learners.comix import window
+
+    lengths, t_max, w = [12, 5, 9], 12, 4
+    eps = []
+    for length in lengths:
+        t = np.arange(length + 1, dtype=np.float32)
+        eps.append(Episode(np.broadcast_to(t[:, None, None], (length + 1, 2, 3)).copy(),
+                           np.broadcast_to(t[:, None], (length + 1, 4)).copy(),
+                           np.ones((length + 1, 2, 1), bool),
+                           np.broadcast_to(t[:-1, None, None], (length, 2, 1)).copy(),
+                           t[:-1].copy(), np.arange(length) == length - 1))
+    batch = collate(eps)
+    assert batch.reward.shape[1] == t_max
+    for seed in range(5):
+        win = window(batch, w, torch.Generator().manual_seed(seed))
+        assert win.reward.shape == (3, w) and win.obs.shape[1] == w + 1
+        for b, length in enumerate(lengths):
+            start = int(win.state[b, 0, 0])
+            valid = int(win.mask[b].sum())
+            assert valid == min(w, length - start) and (length < w or valid == w)
+            steps = torch.arange(start, start + valid, dtype=torch.float32)
+            assert torch.equal(win.reward[b, :valid], steps)
+            assert torch.equal(win.actions[b, :valid, 0, 0], steps)
+            assert torch.equal(win.obs[b, : valid + 1, 0, 0], torch.arange(start, start + valid + 1,
+                                                                           dtype=torch.float32))
+            assert bool(win.terminated[b, :valid].any()) == (start + valid == length)
