@@ -75,6 +75,15 @@ def _ticket_groups(store: Store) -> dict[tuple, dict[str, list[str]]]:
     return groups
 
 
+def _save_curves(fig, ax, out: Path, idx: Index, cell: tuple, stem: str, section: str) -> None:
+    """Style and save a win-rate-vs-steps figure of one (algo, map, sparsity) cell."""
+    algo, mp, sp = cell
+    style(ax, 7, xlabel="environment steps (t_env)", ylabel="test win rate (%)",
+          title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}: {section.split(' (')[0]}")
+    _save(fig, out, _slug(stem, algo, mp, "sp" + pct(sp).rstrip("%")), idx, section,
+          f"{algo_label(algo)} {mp} {pct(sp)}: mean ± std over seeds")
+
+
 def ticket_figures(store: Store, out: Path, idx: Index) -> None:
     made = 0
     for (algo, mp, sp), groups in sorted(_ticket_groups(store).items()):
@@ -84,10 +93,7 @@ def ticket_figures(store: Store, out: Path, idx: Index) -> None:
             if "rigl" in label:
                 color = "tab:olive"
             draw_band(ax, _curves(store, groups[label], "test_win_rate"), label, color, ls)
-        style(ax, 7, xlabel="environment steps (t_env)", ylabel="test win rate (%)",
-              title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}: tickets")
-        _save(fig, out, _slug("tickets", algo, mp, "sp" + pct(sp).rstrip("%")), idx,
-              SEC_TICKETS, f"{algo_label(algo)} {mp} {pct(sp)}: mean ± std over seeds")
+        _save_curves(fig, ax, out, idx, (algo, mp, sp), "tickets", SEC_TICKETS)
         made += 1
     if not made:
         idx.notes.append("Ticket figure skipped: no finished method=ticket run.")
@@ -152,10 +158,7 @@ def pattern_figures(store: Store, out: Path, idx: Index) -> None:
         for i, label in enumerate(sorted(by, key=lambda k: (not k.startswith("adaptive"), k))):
             draw_band(ax, _curves(store, by[label], "test_win_rate"), label,
                       "tab:red" if label.startswith("adaptive") else f"C{i}")
-        style(ax, 7, xlabel="environment steps (t_env)", ylabel="test win rate (%)",
-              title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}: per-agent allocation")
-        _save(fig, out, _slug("unit_density", algo, mp, "sp" + pct(sp).rstrip("%")), idx,
-              SEC_PATTERNS, f"{algo_label(algo)} {mp} {pct(sp)}: mean ± std over seeds")
+        _save_curves(fig, ax, out, idx, (algo, mp, sp), "unit_density", SEC_PATTERNS)
         made += 1
     if not made:
         idx.notes.append("Adaptive vs manual figure skipped: needs per-agent runs of one "

@@ -149,6 +149,8 @@ def flops_frontier(store: Store, out: Path, idx: Index) -> None:
 
 def plot_search(d: dict, path: Path) -> Path:
     """One search: per-seed and mean win rate per level, threshold, critical sparsity."""
+    if not d.get("levels"):
+        return path  # nothing evaluated yet
     fig, ax = plt.subplots(figsize=(6, 4))
     levels = sorted((float(k), v) for k, v in d["levels"].items())
     for k, seeds in d["win_rates"].items():
@@ -183,6 +185,9 @@ def search_results(results: Path, out: Path, idx: Index) -> list[dict]:
             idx.notes.append(f"{f}: unreadable ({e.__class__.__name__}).")
             continue
         fig_path = plot_search(d, out / "figures" / f"{f.parent.name}.png")
+        if not fig_path.exists():
+            idx.notes.append(f"{f}: no level evaluated yet.")
+            continue
         idx.files.append(fig_path)
         idx.sections[SEC_SEARCH].append(
             (f"{d.get('search_id', f.parent.name)}: critical sparsity "

@@ -3,7 +3,9 @@
 Writes the greedy agent and the mixer of a run's last checkpoint in the compressed sparse format
 of `mast.sparse_policy` (bitmask + active values per masked weight, dense biases, the run's config
 and env spec as JSON), which `mast.sparse_policy.SparsePolicy` runs with NumPy only. Prints one
-JSON object: file sizes (export, the same weights stored dense, the training checkpoint) and,
+JSON object: sizes in bytes (the export; the same agent + mixer as dense float32 arrays, i.e.
+what the dense model's weights take; that dense copy compressed, where the pruned zeros compress
+well; the training checkpoint with targets and optimiser state) and,
 with `--verify-episodes`, the win rates of the exported policy and of the checkpoint's torch agent
 on the same evaluation environments (same seeds), which must be equal.
 """
@@ -137,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.out.with_suffix(".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, args.out)
+    dense = export_arrays(args.run, dense=True)
     out = {"run_id": args.run.name, "out": str(args.out), "bytes_export": len(data),
-           "bytes_dense_export": len(npz_bytes(export_arrays(args.run, dense=True))),
+           "bytes_dense_float32": sum(a.nbytes for k, a in dense.items() if k != "__meta__"),
+           "bytes_dense_export": len(npz_bytes(dense)),
            "bytes_checkpoint": (args.run / "checkpoints" / "last.pt").stat().st_size}
     if args.verify_episodes:
         out |= verify(args.run, args.out, args.verify_episodes)

@@ -100,6 +100,7 @@ def test_export_is_smaller_and_wins_as_often_on_the_same_seeds(exported, tmp_pat
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["equal"] and res["win_rate_export"] == res["win_rate_run"]
     assert res["bytes_export"] < res["bytes_dense_export"] < res["bytes_checkpoint"]
+    assert res["bytes_export"] < 0.5 * res["bytes_dense_float32"]  # 80% sparse
     meta = SparsePolicy.load(model).meta
     nnz = sum(v.get("nnz", 0) for v in meta["layers"].values())
     assert nnz > 0 and meta["config"]["method"]["name"] == "mast"
