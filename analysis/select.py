@@ -23,8 +23,8 @@ METHODS = ["tiny", "static", "set", "rigl", "rlx2", "mast"]
 DENSE = "dense"
 METHOD_LABELS = {"tiny": "Tiny", "static": "SS", "set": "SET", "rigl": "RigL", "rlx2": "RLx2",
                  "mast": "MAST", "dense": "Dense"}
-ALGO_ORDER = ["qmix", "wqmix", "res", "vdn"]
-ALGO_LABELS = {"qmix": "QMIX", "wqmix": "WQMIX", "res": "RES", "vdn": "VDN"}
+ALGO_ORDER = ["qmix", "wqmix", "res", "vdn", "facmac"]
+ALGO_LABELS = {"qmix": "QMIX", "wqmix": "WQMIX", "res": "RES", "vdn": "VDN", "facmac": "FACMAC"}
 MAP_ORDER = ["3m", "2s3z", "3s5z", "2c_vs_64zg"]
 BASELINE_ABLATIONS = {"", "none", "null", "default", "full", "nan", "?"}
 

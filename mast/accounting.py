@@ -265,6 +265,16 @@ ALGOS: dict[str, AlgoAccounting] = {
 }
 
 
+def _register_extensions() -> None:
+    """Algorithms whose accounting lives in its own module (they import this one lazily)."""
+    from mast.accounting_facmac import facmac_accounting
+
+    ALGOS["facmac"] = facmac_accounting()
+
+
+_register_extensions()
+
+
 def _algo(algo: str) -> AlgoAccounting:
     if algo not in ALGOS:
         raise ValueError(f"algo={algo!r} is not supported by accounting; allowed: {sorted(ALGOS)}")

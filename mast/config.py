@@ -101,6 +101,35 @@ class COMIXConfig(AlgoConfig):
 
 
 @dataclass
+class FACMACConfig(AlgoConfig):
+    """FACMAC (Peng et al. 2021): actors trained through a factored critic (per-agent Q_i(o_i, a_i)
+    MLPs + mixer). Defaults are FACMAC's SMAC settings (facmac_smac.yaml); `preset=facmac_mamujoco`
+    sets its Multi-Agent MuJoCo ones. Discrete: RNN actor (agent.rnn_hidden_dim), Gumbel-Softmax
+    policy gradient, ε-mixed softmax exploration; continuous: MLP actor, Gaussian noise."""
+
+    action_kinds: ClassVar[tuple[str, ...]] = ("discrete", "continuous")
+
+    learner: str = "facmac"
+    hidden_dim: int = 64  # critic MLP width (two hidden layers); also the continuous actor's
+    actor_lr: float = 0.0025  # Adam, actor parameter group
+    critic_lr: float = 0.0005  # Adam, critic + mixer parameter group
+    optim_eps: float = 1e-7
+    grad_norm_clip: float = 10.0  # clipped separately for actor and critic + mixer
+    actor_reg: float = 0.0  # weight of mean(a^2) in the actor loss (FACMAC continuous: 1e-3)
+    gumbel_temperature: float = 1.0  # discrete: straight-through Gumbel-Softmax temperature
+    epsilon_start: float = 0.5  # discrete exploration: ε-mixture of softmax policy and uniform
+    epsilon_finish: float = 0.05
+    epsilon_anneal_env_steps: int = 50_000
+    act_noise: float = 0.1  # continuous exploration σ (units of the half action range)
+    operator_samples: int = 16  # continuous: candidate actions K for operators other than max
+    operator_noise: float = 0.1  # continuous: σ of the K - 1 perturbed candidates
+    target_update: str = "hard"  # hard (train.target_update_interval_episodes) | soft (τ each update)
+    target_tau: float = 0.001
+    seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
+    policy_distance_tol: float = 0.2  # RLx2, continuous: stale when RMS |Δa| > tol
+
+
+@dataclass
 class EnvConfig:
     name: str = MISSING  # registry ENVS
     map: str = "3m"
@@ -125,7 +154,7 @@ ENV_SCHEMAS: dict[str, type[EnvConfig]] = {"smax": EnvConfig, "smac": EnvConfig,
 
 ALGO_SCHEMAS: dict[str, type[AlgoConfig]] = {
     "qmix": QMIXConfig, "vdn": VDNConfig, "wqmix": WQMIXConfig, "res": RESConfig,
-    "comix": COMIXConfig,
+    "comix": COMIXConfig, "facmac": FACMACConfig,
 }
 
 
@@ -238,7 +267,7 @@ register_configs()
 # --- validation -------------------------------------------------------------------------------
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "algo.learner": ("q", "wqmix", "res", "comix"),
+    "algo.learner": ("q", "wqmix", "res", "comix", "facmac"),
     "algo.mixer": ("qmix", "vdn"),
     "algo.weighting": ("ow", "cw"),
     "algo.target_update": ("soft", "hard"),
@@ -310,6 +339,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.algo.learner == "wqmix" and cfg.algo.mixer != "qmix":
         raise ConfigError(f"algo.mixer={cfg.algo.mixer!r} with algo.learner=wqmix; allowed: qmix")
     _validate_comix(cfg)
+    _validate_facmac(cfg)
     _validate_env(cfg)
 
 
@@ -326,6 +356,16 @@ def _validate_comix(cfg: DictConfig) -> None:
     if a.get("seq_window_steps") is not None and a.seq_window_steps <= 0:
         raise ConfigError(f"algo.seq_window_steps={a.seq_window_steps} must be > 0 or null")
     _validate_sparse_analyses(cfg)
+
+
+def _validate_facmac(cfg: DictConfig) -> None:
+    a = cfg.algo
+    for key in ("actor_lr", "critic_lr", "gumbel_temperature", "operator_samples"):
+        if key in a and a[key] <= 0:
+            raise ConfigError(f"algo.{key}={a[key]} must be > 0")
+    for key in ("actor_reg", "operator_noise", "epsilon_start", "epsilon_finish"):
+        if key in a and a[key] < 0:
+            raise ConfigError(f"algo.{key}={a[key]} must be >= 0")
 
 
 def _validate_env(cfg: DictConfig) -> None:
