@@ -1,12 +1,17 @@
-"""`make bench`: the throughput and sparse-overhead figures quoted in the README.
+"""`make bench`: the throughput figures quoted in the README, measured side by side in one process
+(this machine is shared and noisy, so only same-process ratios are trusted).
 
-Measured in one process, side by side, because this machine is shared and noisy:
-  1. runner alone: env steps/s of ε-greedy rollouts on SMAX for several `env.n_envs`;
-  2. learner update: ms per update of `method=dense` vs `method=rigl` at the same shapes and the
-     same sampled batches, in alternating blocks of Δm updates so every rigl block contains one
-     topology update (drop fraction ζ0, the most expensive) — the ratio is the amortised overhead;
-  3. a full training run (collect → update → evaluate) of dense QMIX: env steps/s end to end.
-Writes `reports/bench.json` and prints a Markdown table. Never asserted in tests.
+  1. learner update, ms per update, for qmix / wqmix / res × dense / mast on the same sampled
+     batches: the fast path, the step-by-step reference (`QLearner.fast_path = False`, the path
+     before issue 12) and, for QMIX, a PyMARL-style update (`scripts/pymarl_reference.py`), in
+     alternating blocks (each MAST block holds one topology update); ATen ops per update (torch
+     profiler), matmul GFLOP per update (torch's FlopCounterMode) and achieved GFLOP/s against a
+     1024² sgemm in the same process;
+  2. runner alone: env steps/s of ε-greedy rollouts on SMAX;
+  3. full training runs (collect → update → evaluate), fast vs reference: env steps/s end to end.
+On the CPU the update times are thread CPU time (robust to other jobs on the cores; wall time is
+kept in the JSON); on CUDA, synchronised wall time. Writes `reports/bench.json`, prints Markdown.
+Never asserted in tests.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import argparse
 import json
 import os
 import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,9 +35,12 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 import mast.config  # noqa: E402, F401
 from mast.envs import make_env  # noqa: E402
 from mast.learners import build_learner  # noqa: E402
-from mast.learners.base import Widths  # noqa: E402
+from mast.learners.base import QLearner, Widths  # noqa: E402
 from mast.replay import collate  # noqa: E402
 from mast.runner import EpisodeRunner  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pymarl_reference import PyMARLQMIX  # noqa: E402
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -44,6 +54,90 @@ def sync(dev: torch.device) -> None:
 def config(*overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         return compose("config", overrides=["wandb.mode=disabled", "progress=none", *overrides])
+
+
+def sgemm_gflops(dev: torch.device, size: int = 1024, reps: int = 10) -> float:
+    """Best of `reps` 1024² float32 matmuls: the machine's matmul roof in this process."""
+    a, b = torch.randn(size, size, device=dev), torch.randn(size, size, device=dev)
+    best = float("inf")
+    for _ in range(reps):
+        sync(dev)
+        start = time.perf_counter()
+        a @ b
+        sync(dev)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def sample_batches(cfg, dev: torch.device, n_batches: int = 8) -> list:
+    """32-episode batches drawn from 64 random-policy episodes (the same for every learner)."""
+    env = make_env(cfg, 32, 0)
+    learner = build_learner(cfg, env.spec, dev, Widths.from_config(cfg), 0.0)
+    runner = EpisodeRunner(env, learner, env.spec, dev, 0)
+    episodes = runner.run(1.0)[0] + runner.run(1.0)[0]
+    rng = np.random.default_rng(0)
+    return [collate([episodes[i] for i in rng.choice(64, 32, replace=False)], dev)
+            for _ in range(n_batches)], env.spec
+
+
+def count_ops_and_flops(update, batch) -> tuple[int, float]:
+    """(ATen ops, matmul GFLOP) of one update: every aten:: call the profiler records, nested
+    ones included (as the issue counted), and FlopCounterMode's forward + backward matmuls."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        update(batch, 0)
+    ops = sum(1 for e in prof.events() if e.name.startswith("aten::"))
+    with FlopCounterMode(display=False) as fc:
+        update(batch, 0)
+    return ops, fc.get_total_flops() / 1e9
+
+
+def time_blocks(updates: dict, batches: list, rounds: int, block: int,
+                dev: torch.device) -> dict:
+    """Median ms per update of each callable over `rounds` alternating blocks of `block`."""
+    cpu = {k: [] for k in updates}
+    wall = {k: [] for k in updates}
+    for _ in range(rounds):
+        for name, update in updates.items():
+            sync(dev)
+            c0, w0 = time.thread_time(), time.perf_counter()
+            for k in range(block):
+                update(batches[k % len(batches)], 0)
+            sync(dev)
+            cpu[name].append((time.thread_time() - c0) / block * 1e3)
+            wall[name].append((time.perf_counter() - w0) / block * 1e3)
+    return {k: {"cpu_ms": statistics.median(cpu[k]), "wall_ms": statistics.median(wall[k])}
+            for k in updates}
+
+
+def build(cfg, spec, dev: torch.device, sparsity: float, fast: bool) -> QLearner:
+    torch.manual_seed(0)
+    learner = build_learner(cfg, spec, dev, Widths.from_config(cfg), sparsity)
+    learner.fast_path = fast
+    return learner
+
+
+def bench_algo(algo: str, args, batches, spec, dev: torch.device) -> dict:
+    """Fast vs reference (and PyMARL-style for QMIX), dense and MAST, on the same batches."""
+    updates = {}
+    for method in ("dense", "mast"):
+        cfg = config(f"algo={algo}", f"method={method}", f"env.map={args.map}",
+                     f"sparsity={args.sparsity}", f"method.update_interval_episodes={args.block}")
+        s = args.sparsity if method == "mast" else 0.0
+        for fast in (True, False):
+            updates[f"{method}/{'fast' if fast else 'reference'}"] = build(cfg, spec, dev, s, fast).update
+        if algo == "qmix" and method == "dense":
+            updates["dense/pymarl"] = PyMARLQMIX(build(cfg, spec, dev, 0.0, True)).update
+    for update in updates.values():  # warm-up
+        update(batches[0], 0)
+    out = time_blocks(updates, batches, args.rounds, args.block, dev)
+    for name, update in updates.items():
+        out[name]["aten_ops"], out[name]["gflop"] = count_ops_and_flops(update, batches[1])
+        out[name]["gflop_per_s"] = out[name]["gflop"] / (out[name]["cpu_ms"
+                                                         if dev.type == "cpu" else "wall_ms"] / 1e3)
+    return out
 
 
 def bench_runner(cfg, n_envs_list: list[int], calls: int, dev: torch.device) -> dict:
@@ -61,88 +155,79 @@ def bench_runner(cfg, n_envs_list: list[int], calls: int, dev: torch.device) -> 
     return out
 
 
-def bench_updates(map_name: str, sparsity: float, rounds: int, block: int,
-                  dev: torch.device) -> dict:
-    """ms per update, dense vs rigl, alternating blocks of `block` (= Δm) updates."""
-    common = [f"env.map={map_name}", f"sparsity={sparsity}", f"method.update_interval_episodes={block}"]
-    cfgs = {m: config(f"method={m}", *common) for m in ("dense", "rigl")}
-    env = make_env(cfgs["dense"], 32, 0)
-    learners = {m: build_learner(c, env.spec, dev, Widths.from_config(c), sparsity if m == "rigl" else 0.0)
-                for m, c in cfgs.items()}
-    runner = EpisodeRunner(env, learners["dense"], env.spec, dev, 0)
-    episodes = runner.run(1.0)[0] + runner.run(1.0)[0]  # 64 random episodes, shared by both
-    rng = np.random.default_rng(0)
-    batches = [collate([episodes[i] for i in rng.choice(64, 32, replace=False)], dev)
-               for _ in range(8)]
-    times: dict[str, list[float]] = {m: [] for m in learners}
-    for learner in learners.values():  # warm-up
-        learner.update(batches[0], 0)
-    for _ in range(rounds):
-        for m, learner in learners.items():
-            sync(dev)
-            start = time.perf_counter()
-            for k in range(block):
-                learner.update(batches[k % len(batches)], 0)
-            sync(dev)
-            times[m].append((time.perf_counter() - start) / block * 1e3)
-    ms = {m: statistics.median(v) for m, v in times.items()}
-    topo = learners["rigl"].sparse.last_update_stats.get("total", 0)
-    return {"ms_per_update": ms, "ratio_rigl_over_dense": ms["rigl"] / ms["dense"],
-            "topology_updates": learners["rigl"].n_updates // block,
-            "connections_swapped_last": topo, "block_updates": block, "rounds": rounds}
-
-
-def bench_training(t_max: int, results_dir: str, dev: torch.device) -> dict:
+def bench_training(algo: str, t_max: int, dev: torch.device, fast: bool) -> dict:
+    """One dense training run (paper semantics: one update per episode, batch 32), incl. JAX
+    compile; `fast` False trains on the reference path."""
     from mast.experiment import Experiment
 
-    cfg = config("method=dense", f"device={dev.type}", f"t_max={t_max}", f"test_interval={t_max // 4}",
-                 f"results_dir={results_dir}", f"checkpoint_interval={t_max}")
-    start = time.perf_counter()
-    result = Experiment(cfg).run()
-    wall = time.perf_counter() - start
+    QLearner.fast_path = fast
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = config(f"algo={algo}", "method=dense", f"device={dev.type}", f"t_max={t_max}",
+                         f"test_interval={t_max // 4}", f"results_dir={tmp}",
+                         f"checkpoint_interval={t_max}")
+            start = time.perf_counter()
+            result = Experiment(cfg).run()
+            wall = time.perf_counter() - start
+    finally:
+        QLearner.fast_path = True
     return {"t_max": t_max, "wall_s": wall, "env_steps_per_s": t_max / wall,
             "final_win_rate": result["final_win_rate"]}
+
+
+def print_report(r: dict, args) -> None:
+    key = "cpu_ms" if args.device == "cpu" else "wall_ms"
+    print(f"\n| update, {args.map}, batch 32, torch on {args.device} ({r['torch_threads']} thread) "
+          f"| ms fast | ms reference | reference / fast | ATen ops fast / ref | GFLOP fast "
+          f"| GFLOP/s fast |\n|---|---|---|---|---|---|---|")
+    for algo, res in r["updates"].items():
+        for method in ("dense", "mast"):
+            f, ref = res[f"{method}/fast"], res[f"{method}/reference"]
+            print(f"| {algo} {method} | {f[key]:.1f} | {ref[key]:.1f} | {ref[key] / f[key]:.2f}x | "
+                  f"{f['aten_ops']:,} / {ref['aten_ops']:,} | {f['gflop']:.2f} "
+                  f"| {f['gflop_per_s']:.0f} |")
+        if "dense/pymarl" in res:
+            p, f = res["dense/pymarl"], res["dense/fast"]
+            print(f"| {algo} dense, PyMARL-style | {p[key]:.1f} | | **PyMARL / fast "
+                  f"{p[key] / f[key]:.2f}x** | {p['aten_ops']:,} | {p['gflop']:.2f} "
+                  f"| {p['gflop_per_s']:.0f} |")
+    print(f"\nsgemm 1024² in this process: {r['sgemm_gflops']:.0f} GFLOP/s")
+    for n, v in r["runner_env_steps_per_s"].items():
+        print(f"runner alone, env.n_envs={n}: {v:,.0f} env steps/s")
+    for name, tr in r.get("training", {}).items():
+        print(f"training {name}, t_max={tr['t_max']}: {tr['env_steps_per_s']:,.0f} env steps/s "
+              f"({tr['wall_s']:.0f} s incl. JAX compile)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--map", default="3m")
+    ap.add_argument("--algos", default="qmix,wqmix,res")
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--block", type=int, default=200, help="updates per block (= Δm)")
-    ap.add_argument("--runner-calls", type=int, default=20)
-    ap.add_argument("--train-t-max", type=int, default=20000, help="0 skips the training run")
+    ap.add_argument("--block", type=int, default=50, help="updates per block (= Δm of MAST)")
+    ap.add_argument("--runner-calls", type=int, default=10)
+    ap.add_argument("--train-t-max", type=int, default=10000, help="0 skips the training runs")
+    ap.add_argument("--train-algos", default="qmix,wqmix,res")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs")
     ap.add_argument("--out", default="reports/bench.json")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-
     dev = torch.device(args.device)
     base = config(f"env.map={args.map}")
+    batches, spec = sample_batches(base, dev)
     report = {"map": args.map, "device": args.device, "torch_threads": torch.get_num_threads(),
-              "runner_env_steps_per_s": bench_runner(base, [8, 32], args.runner_calls, dev),
-              "updates": bench_updates(args.map, args.sparsity, args.rounds, args.block, dev)}
+              "sgemm_gflops": sgemm_gflops(dev),
+              "batch_max_t": [b.max_t for b in batches],
+              "updates": {a: bench_algo(a, args, batches, spec, dev) for a in args.algos.split(",")},
+              "runner_env_steps_per_s": bench_runner(base, [8, 32], args.runner_calls, dev)}
     if args.train_t_max:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            report["training"] = bench_training(args.train_t_max, tmp, dev)
+        report["training"] = {f"{a} dense {'fast' if fast else 'reference'}":
+                              bench_training(a, args.train_t_max, dev, fast)
+                              for a in args.train_algos.split(",") for fast in (True, False)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
-
-    u = report["updates"]
-    print(f"| measure ({args.map}, torch on {args.device}, {report['torch_threads']} thread(s)) | value |"
-          "\n|---|---|")
-    for n, v in report["runner_env_steps_per_s"].items():
-        print(f"| runner alone, env.n_envs={n} | {v:,.0f} env steps/s |")
-    print(f"| learner update, dense | {u['ms_per_update']['dense']:.1f} ms |")
-    print(f"| learner update, rigl sp={args.sparsity} (1 topology update per {args.block}) | "
-          f"{u['ms_per_update']['rigl']:.1f} ms |")
-    print(f"| ratio rigl / dense | {u['ratio_rigl_over_dense']:.3f} |")
-    if "training" in report:
-        tr = report["training"]
-        print(f"| full training run, dense, t_max={tr['t_max']} | "
-              f"{tr['env_steps_per_s']:,.0f} env steps/s ({tr['wall_s']:.0f} s) |")
+    print_report(report, args)
 
 
 if __name__ == "__main__":
