@@ -103,9 +103,10 @@ class COMIXConfig(AlgoConfig):
 @dataclass
 class FACMACConfig(AlgoConfig):
     """FACMAC (Peng et al. 2021): actors trained through a factored critic (per-agent Q_i(o_i, a_i)
-    MLPs + mixer). Defaults are FACMAC's SMAC settings (facmac_smac.yaml); `preset=facmac_mamujoco`
-    sets its Multi-Agent MuJoCo ones. Discrete: RNN actor (agent.rnn_hidden_dim), Gumbel-Softmax
-    policy gradient, ε-mixed softmax exploration; continuous: MLP actor, Gaussian noise."""
+    MLPs + mixer). Defaults are FACMAC's SMAC settings (facmac_smac.yaml);
+    `+experiment=facmac_mamujoco` sets its Multi-Agent MuJoCo ones. Discrete: RNN actor
+    (agent.rnn_hidden_dim), Gumbel-Softmax policy gradient, ε-mixed softmax exploration;
+    continuous: MLP actor, Gaussian noise."""
 
     action_kinds: ClassVar[tuple[str, ...]] = ("discrete", "continuous")
 

@@ -162,7 +162,7 @@ def test_max_operator_bootstraps_at_target_actor_action():
 
 
 def test_continuous_facmac_runs_on_mamujoco(tiny_cfg):
-    exp = Experiment(tiny_cfg("env=mamujoco", "env.episode_limit=10", "algo=facmac", "preset=facmac_mamujoco",
+    exp = Experiment(tiny_cfg("+experiment=facmac_mamujoco", "env.episode_limit=10",
                               "algo.hidden_dim=32", "algo.operator_samples=4", "method=mast",
                               "t_max=200", "test_interval=100", "test_nepisode=2",
                               "test_n_envs=2"))
