@@ -5,6 +5,10 @@ whenever it is first imported, wherever that happens (env construction, map list
 A meta-path finder runs that one module's import with stdout silenced, so every import site stays
 an ordinary `import` and nothing is imported before it is needed. The silencing is at the file
 descriptor: during that import something rebinds `sys.stdout`, so `redirect_stdout` is not enough.
+
+JAX warns "os.fork() was called … JAX is multithreaded" whenever a process that has touched JAX
+starts a subprocess (the sweep driver validates maps with JaxMARL, then Ray starts its daemons).
+Those children exec at once, which is safe, so the warning is filtered.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import importlib.abc
 import importlib.util
 import os
 import sys
+import warnings
 
 QUIET_MODULES = frozenset({"jaxmarl"})
 
@@ -60,5 +65,6 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
     if not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietFinder())
