@@ -19,6 +19,7 @@ import importlib.util
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 
 QUIET_MODULES = frozenset({"jaxmarl"})
 
@@ -31,12 +32,13 @@ class _SilencedLoader(importlib.abc.Loader):
         return self.inner.create_module(spec)
 
     def exec_module(self, module) -> None:
-        with _stdout_to_devnull():
+        with stdout_to_devnull():
             self.inner.exec_module(module)
 
 
 @contextlib.contextmanager
-def _stdout_to_devnull():
+def stdout_to_devnull() -> Iterator[None]:
+    """File descriptor 1 to /dev/null meanwhile (also what C extensions and rebinders write)."""
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -23,13 +23,12 @@ object with `total_size`, `flops_train`, `flops_test` as ratios to the dense mod
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from mast._quiet import stdout_to_devnull
 from mast.envs.base import EnvSpec
 from mast.envs.mamujoco_maps import mamujoco_map_spec
 from mast.envs.smac_maps import smac_env_spec
@@ -387,26 +386,6 @@ def env_spec(env: str, map_name: str) -> EnvSpec:
     return ENV_SPECS[env](map_name)
 
 
-@contextlib.contextmanager
-def _silenced_stdout_fd() -> Iterator[None]:
-    """Send file descriptor 1 to /dev/null meanwhile, so stdout carries only the JSON.
-
-    jaxmarl prints import banners and resets `sys.stdout` to `sys.__stdout__` while importing,
-    so `contextlib.redirect_stdout` is not enough.
-    """
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line on stderr, exit 2, no usage dump
         sys.stderr.write(f"{self.prog}: error: {message}\n")
@@ -429,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.batch_size < 1:
             raise ValueError(f"batch_size={args.batch_size} is out of range; allowed: >= 1")
-        with _silenced_stdout_fd():
+        with stdout_to_devnull():  # stdout carries only the JSON
             spec = env_spec(args.env, args.map)
         ratios = resource_ratios(args.algo, spec, args.sparsity)
         per_update = train_flops_per_update(args.algo, spec, args.sparsity, args.batch_size)
