@@ -44,7 +44,7 @@ figures: install
 	$(BIN)/python -m analysis figures --results $(RESULTS) --out reports
 
 bench: install
-	$(BIN)/python scripts/bench.py
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python scripts/bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) reports multirun outputs wandb
