@@ -92,6 +92,10 @@ def test_ticket_npz_with_another_shape_is_refused(source_run, tiny_cfg, tmp_path
 
     with pytest.raises(TicketError, match=r"agent\.fc1\.weight has shape"):
         initial_masks(nets, cfg.method, 0.8, torch.Generator())
+    cfg = tiny_cfg("method=ticket", f"method.mask_from={source_run / FINAL_SNAPSHOT}",
+                   "sparsity=0.9")
+    with pytest.raises(TicketError, match=r"has sparsity 0\.8000, this run sparsity=0\.9"):
+        initial_masks(nets, cfg.method, 0.9, torch.Generator())
 
 
 @pytest.mark.parametrize("override, needle", [
@@ -104,7 +108,9 @@ def test_ticket_bad_source_or_recipe_is_refused(source_run, tiny_cfg, override, 
         validate(cfg)
 
 
-def test_ticket_needs_mask_from(tiny_cfg):
-    with pytest.raises(ConfigError, match="method.mask_from is required"):
-        validate(tiny_cfg("method=ticket"))
-    validate(tiny_cfg("method=ticket", "method.mask_from=random"))  # the random ticket
+def test_ticket_defaults_to_the_random_ticket(tiny_cfg):
+    cfg = tiny_cfg("method=ticket")
+    assert cfg.method.mask_from == "random" and cfg.method.topology == "static"
+    validate(cfg)
+    with pytest.raises(ConfigError, match="method.mask_from is empty"):
+        validate(tiny_cfg("method=ticket", "method.mask_from="))

@@ -23,7 +23,7 @@ def initial_masks(nets: nn.Module, method, sparsity: float, gen: torch.Generator
 
         shapes = sparsifiable_shapes(nets)
         kept = layer_active_counts(shapes, sparsity, method.distribution, exempt)
-        arrays = load_ticket(method.mask_from, {k: shapes[k] for k in kept})
+        arrays = load_ticket(method.mask_from, {k: shapes[k] for k in kept}, sparsity)
         device = next(nets.parameters()).device
         return MaskSet({k: torch.from_numpy(v).to(device) for k, v in arrays.items()}), ()
     if method.unit_density is not None:

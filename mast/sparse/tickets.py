@@ -11,6 +11,7 @@ used exactly as stored: no layer is redrawn, so a layer or shape mismatch is an 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import yaml
 
 RANDOM = "random"
-REQUIRED = ""  # conf/method/ticket.yaml's placeholder: the user must name a source
+REQUIRED = ""  # an empty source: refused with the allowed values
 FINAL_SNAPSHOT = Path("masks") / "mask_t100.npz"
 # Keys that fix the masked layers' names and shapes (and what the ticket means).
 SHAPE_KEYS = ("algo.name", "algo.learner", "algo.mixer", "env.name", "env.map",
@@ -58,8 +59,6 @@ def resolve(mask_from: str) -> tuple[Path, dict | None]:
 
 
 def _read_status(run_dir: Path) -> str | None:
-    import json
-
     f = run_dir / "manifest.json"
     try:
         return json.loads(f.read_text()).get("status")
@@ -86,9 +85,11 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         return {k: np.asarray(z[k]).astype(bool) for k in z.files}
 
 
-def load_ticket(mask_from: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+def load_ticket(mask_from: str, shapes: Mapping[str, tuple[int, ...]],
+                sparsity: float | None = None) -> dict[str, np.ndarray]:
     """The source's final masks, checked layer by layer against `shapes` (the masked layers of
-    this run's networks); any difference is refused, never patched."""
+    this run's networks) and, given `sparsity`, against the run's sparsity (±0.005); any
+    difference is refused, never patched."""
     path, _ = resolve(mask_from)
     masks = load_npz(path)
     if set(masks) != set(shapes):
@@ -101,6 +102,10 @@ def load_ticket(mask_from: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[s
             raise TicketError(f"method.mask_from={mask_from!r}: layer {name} has shape "
                               f"{tuple(masks[name].shape)}, this network {tuple(shape)}; allowed:"
                               " a mask of the same algo, map and network shape")
+    measured = 1.0 - sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
+    if sparsity is not None and abs(measured - sparsity) > 0.005:
+        raise TicketError(f"method.mask_from={mask_from!r} has sparsity {measured:.4f}, this run "
+                          f"sparsity={sparsity}; allowed: sparsity={measured:.4f}")
     return masks
 
 
@@ -108,7 +113,7 @@ def check_config(cfg) -> None:
     """Start-up check of `method.mask_from` (no network is built: names/shapes are checked when
     the masks are loaded)."""
     if cfg.method.mask_from == REQUIRED:
-        raise TicketError(f"method.mask_from is required with method={cfg.method.name}; allowed: "
+        raise TicketError(f"method.mask_from is empty (method={cfg.method.name}); allowed: "
                           "a finished results/<run_id> folder, a mask .npz file, or 'random'")
     mask_from = cfg.method.mask_from
     if mask_from is None or mask_from == RANDOM:
