@@ -95,8 +95,8 @@ class FACMACLearner(QLearner):
         if op == "max":
             v = self.target["critic"](obs, self.head.greedy(out))
         else:
-            cand, ok = self.head.candidates(out, batch.avail[:, 1:][valid])
-            values = self.target["critic"](obs, cand).movedim(0, -1)  # [R, n, K]
+            values, ok = self.head.candidate_values(self.target["critic"], obs, out,
+                                                    batch.avail[:, 1:][valid])  # [R, n, K]
             v = T.OPERATORS[op](values, ok, **_operator_params(self.cfg.method))
         per_agent = v.new_zeros(*valid.shape, self.spec.n_agents)
         per_agent[valid] = v
