@@ -176,16 +176,3 @@ def test_continuous_facmac_runs_on_mamujoco(tiny_cfg):
     a, _ = learner.act(obs, None, learner.initial_policy_state(16), 1.0,
                        torch.Generator().manual_seed(0))
     assert ((a >= low - 1e-6) & (a <= high + 1e-6)).all()
-
-
-@pytest.mark.parametrize("share", [True, False])
-def test_critic_all_actions_equals_one_pass_per_action(share):
-    from mast.learners.facmac_actions import critic_all_actions
-    from mast.modules.continuous import MLPQAgent
-
-    torch.manual_seed(0)
-    critic = MLPQAgent(obs_dim=5, action_dim=4, n_agents=3, hidden=8, share_params=share)
-    obs = torch.randn(2, 7, 3, 5)
-    want = torch.stack([critic(obs, torch.nn.functional.one_hot(torch.full((2, 7, 3), a), 4)
-                               .float()) for a in range(4)], -1)
-    assert torch.allclose(critic_all_actions(critic, obs), want, atol=1e-5)

@@ -12,7 +12,7 @@ branch on the action space:
 | exploration (`act`) | ε-mixture of softmax(logits) and uniform over available actions, sampled | μ + N(0, σ²), clipped |
 | policy-gradient action | straight-through Gumbel-Softmax (hard forward, soft gradient) | μ itself |
 | greedy (test, target) | argmax over available logits | μ |
-| operator support at o' | every available action (fc1 once + one column each) | μ' and K−1 Gaussian perturbations |
+| operator support at o' | every available action (U one-hots) | μ' and K−1 Gaussian perturbations |
 """
 
 from __future__ import annotations
@@ -54,22 +54,6 @@ def sample_discrete(logits: torch.Tensor, avail: torch.Tensor, epsilon: float,
     probs = torch.where(has_any, probs, first)
     flat = probs.reshape(-1, probs.shape[-1])
     return torch.multinomial(flat, 1, generator=gen).view(greedy.shape)
-
-
-def critic_all_actions(critic: MLPQAgent, obs: torch.Tensor) -> torch.Tensor:
-    """Q_i(o_i, u) for every one-hot action u: obs [..., n, o] → [..., n, U].
-
-    Same values as U calls `critic(obs, one_hot(u))` for a fraction of the cost: the one-hot
-    only selects a column of fc1's action block, so fc1 runs once on [obs ⊕ id ⊕ 0] and each
-    action adds its column (masked weights are zero in the weight itself)."""
-    n = critic.n_agents
-    u = critic.fc1.weight.shape[-1] - obs.shape[-1] - n
-    ids = torch.eye(n, dtype=obs.dtype, device=obs.device).expand(*obs.shape[:-2], n, n)
-    no_action = obs.new_zeros(*obs.shape[:-1], u)
-    base = critic.fc1(torch.cat([obs, ids, no_action], -1))  # pre-activation [..., n, h]
-    cols = critic.fc1.weight[..., -u:].transpose(-1, -2)  # [U, h] or per agent [n, U, h]
-    hidden = F.relu(base.unsqueeze(-2) + cols).movedim(-2, 0)  # [U, ..., n, h]
-    return critic.fc3(F.relu(critic.fc2(hidden))).squeeze(-1).movedim(0, -1)
 
 
 def gumbel_straight_through(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -114,8 +98,10 @@ class DiscreteHead:
 
     def candidate_values(self, critic: MLPQAgent, obs: torch.Tensor, out: torch.Tensor,
                          avail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Q_i(o_i, u) of every action u: ([R, n, U], valid = avail [R, n, U])."""
-        return critic_all_actions(critic, obs), avail
+        """Q_i(o_i, u) of every action u (one-hot): ([R, n, U], valid = avail [R, n, U])."""
+        u = self.spec.n_actions
+        eye = torch.eye(u, dtype=out.dtype, device=out.device)[:, None, None, :]
+        return critic(obs, eye.expand(u, *out.shape)).movedim(0, -1), avail
 
     # --- policy --------------------------------------------------------------------------------
     def exploration(self, t_env: int) -> float:
