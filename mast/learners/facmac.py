@@ -29,6 +29,10 @@ it damps in QMIX; it costs U (or K) target-critic passes instead of one.
 Target networks: a hard copy every `train.target_update_interval_episodes` (FACMAC's SMAC setting),
 or Polyak averaging with τ = `algo.target_tau` after every update (`algo.target_update=soft`,
 FACMAC's MA-MuJoCo setting); masks are re-applied to the targets either way.
+
+FACMAC's own keys replace the value-based `train.*` ones: `algo.actor_lr/critic_lr/optim_eps/
+grad_norm_clip` (Adam) for `train.lr/optimizer/optim_eps/grad_norm_clip`, `algo.epsilon_*` for
+`train.epsilon_*`; `train.double_q` does not apply (the target actor picks the bootstrap action).
 """
 
 from __future__ import annotations
