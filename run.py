@@ -42,8 +42,9 @@ def main(cfg: DictConfig) -> dict:
             raise  # the launcher reports it as this job's one-line failure
         log.error("%s: %s", type(e).__name__, e)
         sys.exit(3)
-    log.info("%s %s final_win_rate=%s results=%s", result["status"], result["run_id"],
-             result.get("final_win_rate"), result.get("dir", ""))
+    log.info("%s %s final_win_rate=%s final_return=%s results=%s", result["status"],
+             result["run_id"], result.get("final_win_rate"), result.get("final_return"),
+             result.get("dir", ""))
     return result
 
 

@@ -2,8 +2,9 @@
 
     collect → store → sample → update (+ topology step) → target sync → evaluate → log → checkpoint
 
-`Experiment.run()` returns `{"status", "run_id", "final_win_rate"}`; a finished run found in the
-results store is reported as skipped, an interrupted one resumes from its last checkpoint.
+`Experiment.run()` returns `{"status", "run_id", "final_win_rate", "final_return"}`; a finished run
+found in the results store is reported as skipped, an interrupted one resumes from its last
+checkpoint.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ class Experiment:
         summary = self.store.read_json("summary.json") or {}
         log.info("run %s already finished: skipped", self.run_id)
         return {"status": "skipped", "run_id": self.run_id,
-                "final_win_rate": summary.get("final_win_rate")}
+                "final_win_rate": summary.get("final_win_rate"),
+                "final_return": summary.get("final_return")}
 
     def _run_locked(self) -> dict:
         self._setup()
@@ -116,7 +118,8 @@ class Experiment:
             self.wandb.finish(exit_code=0 if status == "finished" else 1)
             self.progress.close()
         return {"status": status, "run_id": self.run_id,
-                "final_win_rate": summary["final_win_rate"], "dir": str(self.store.dir)}
+                "final_win_rate": summary["final_win_rate"],
+                "final_return": summary.get("final_return"), "dir": str(self.store.dir)}
 
     def _setup(self) -> None:
         cfg = self.cfg
