@@ -33,12 +33,13 @@ EVAL_SEED_OFFSET = 900_001  # environments unseen in training and in the periodi
 def evaluate(run_dir: Path, episodes: int = 640, n_envs: int = 32) -> dict:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     ckpt = run_dir / "checkpoints" / "last.pt"
-    if not ckpt.exists():
+    found = checkpoint.load_latest(ckpt, required=("learner", "counters"))  # prev.pt fallback
+    if found is None:
         raise FileNotFoundError(f"{ckpt} not found (run not started or checkpoints removed)")
     env = make_env(cfg, n_envs, cfg.seed + EVAL_SEED_OFFSET)
     device = torch.device("cpu")
     learner = build_learner(cfg, env.spec, device, Widths.from_config(cfg), effective_sparsity(cfg))
-    state = checkpoint.load(ckpt)
+    state, _ = found
     learner.load_state_dict(state["learner"])
     runner = EpisodeRunner(env, learner, env.spec, device, cfg.seed)
     n = wins = ret = 0.0
