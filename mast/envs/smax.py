@@ -66,9 +66,14 @@ def smax_env_spec(map_name: str, episode_limit: int | None = None) -> EnvSpec:
 
 @cache
 def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: float):
-    """Jitted (reset, step) over n_envs environments. Cached so tests share one compile."""
+    """Jitted (reset, step) over n_envs environments. Cached so tests share one compile, and
+    on disk (`mast._jax`) so the next process does not compile at all."""
     import jax
     import jax.numpy as jnp
+
+    from mast._jax import enable_compilation_cache
+
+    enable_compilation_cache()
 
     env = _make_jax_env(map_name, episode_limit)
     agents = env.agents
@@ -100,6 +105,9 @@ def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: floa
 
     def reset_one(key):
         _, state = env.reset(key)
+        # reset builds some leaves from Python scalars (weak-typed); the step returns them
+        # strongly typed, and that difference alone made jit compile the step a second time
+        state = jax.tree.map(lambda x: jnp.asarray(x, x.dtype), state)
         obs, ws, avail = observe(state)
         return state, obs, ws, avail
 
@@ -118,8 +126,25 @@ def _compiled(map_name: str, episode_limit: int, n_envs: int, reward_scale: floa
         won = enemies_dead & ~allies_dead & ~done  # both teams dead in one step: a draw (SMAC)
         return state, obs, ws, avail, reward, terminated & ~done, finished & ~terminated & ~done, won
 
-    reset_v = jax.jit(jax.vmap(reset_one))
-    step_v = jax.jit(jax.vmap(step_one))
+    def split(key):  # the runner's key → (next key, one key per environment)
+        key, sub = jax.random.split(key)
+        return key, jax.random.split(sub, n_envs)
+
+    @jax.jit
+    def reset_v(key):
+        key, keys = split(key)
+        state, obs, ws, avail = jax.vmap(reset_one)(keys)
+        return key, state, obs, ws, avail, jnp.zeros((n_envs,), dtype=bool)
+
+    @jax.jit
+    def step_v(key, state, actions, done):
+        # key splitting and the done update live inside the one jitted call: as separate eager
+        # JAX ops they cost as much as the vmapped step itself
+        key, keys = split(key)
+        state, obs, ws, avail, reward, term, trunc, won = jax.vmap(step_one)(keys, state,
+                                                                             actions, done)
+        return key, state, obs, ws, avail, reward, term, trunc, won, done | term | trunc
+
     return reset_v, step_v
 
 
@@ -140,30 +165,20 @@ class SmaxVecEnv:
         self._state = None
         self._done = None
 
-    def _split(self):
-        import jax
-
-        self._key, sub = jax.random.split(self._key)
-        return jax.random.split(sub, self.n_envs)
-
     @classmethod
     def from_config(cls, env_cfg, n_envs: int, seed: int):
         return cls(map_name=env_cfg.map, n_envs=n_envs, seed=seed,
                    episode_limit=env_cfg.episode_limit, reward_scale=env_cfg.reward_scale)
 
     def reset(self) -> StepOutput:
-        import jax.numpy as jnp
-
-        self._state, obs, ws, avail = self._reset(self._split())
-        self._done = jnp.zeros((self.n_envs,), dtype=bool)
+        self._key, self._state, obs, ws, avail, self._done = self._reset(self._key)
         zeros = np.zeros(self.n_envs, dtype=bool)
         return StepOutput(np.array(obs), np.array(ws), np.array(avail),
                           np.zeros(self.n_envs, np.float32), zeros, zeros.copy(), zeros.copy())
 
     def step(self, actions: np.ndarray) -> StepOutput:
-        out = self._step(self._split(), self._state, actions.astype(np.int32), self._done)
-        self._state, obs, ws, avail, reward, term, trunc, won = out
-        self._done = self._done | term | trunc
+        out = self._step(self._key, self._state, actions.astype(np.int32), self._done)
+        self._key, self._state, obs, ws, avail, reward, term, trunc, won, self._done = out
         return StepOutput(np.array(obs), np.array(ws), np.array(avail),
                           np.array(reward, dtype=np.float32), np.array(term),
                           np.array(trunc), np.array(won))
