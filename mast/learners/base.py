@@ -171,7 +171,7 @@ class QLearner:
         if self.sparse is not None:
             self.sparse.before_step(self.nets, self.optimizer, self.n_updates, t_env)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.nets.parameters(),
-                                                   self.cfg.train.grad_norm_clip)
+                                                   self.cfg.train.grad_norm_clip, foreach=True)
         self.optimizer.step()
         if self.sparse is not None:
             self.sparse.after_step(self.nets)

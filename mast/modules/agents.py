@@ -121,13 +121,16 @@ class Packing(NamedTuple):
 
     index [P] positions t·N + row in the flattened [T, N] grid, step-major; batch_sizes [T]
     Python ints (rows alive per step, non-increasing, all > 0); prev [P − batch_sizes[0]] packed
-    position of the same row one step earlier."""
+    position of the same row one step earlier; bf_index [P] the same (step, row) pairs as
+    positions b·T·n + t·n + agent of the batch-first grid, so inputs are gathered and q scattered
+    without a time-major copy."""
 
     index: torch.Tensor
     batch_sizes: list[int]
     prev: torch.Tensor
     steps: int
     rows: int
+    bf_index: torch.Tensor | None = None  # the same positions in the batch-first [B, T, n] grid
 
     @classmethod
     def from_lengths(cls, lengths: torch.Tensor, repeat: int, steps: int) -> Packing:
@@ -142,7 +145,9 @@ class Packing(NamedTuple):
         prev_sizes = torch.tensor(batch_sizes[:-1], device=lens.device)
         prev = torch.arange(batch_sizes[0], len(t), device=lens.device) - prev_sizes.repeat_interleave(
             torch.tensor(batch_sizes[1:], device=lens.device))
-        return cls(t * len(lens) + order[j], batch_sizes, prev, steps, len(lens))
+        row = order[j]
+        bf = (row // repeat) * (steps * repeat) + t * repeat + row % repeat
+        return cls(t * len(lens) + row, batch_sizes, prev, steps, len(lens), bf)
 
 
 class EpisodeInputs(NamedTuple):
@@ -163,13 +168,17 @@ def unroll(agent: RNNAgent, inputs: torch.Tensor | EpisodeInputs) -> torch.Tenso
     if agent.rnn.weight_hh.dim() != 2:
         return unroll_reference(agent, x)
     b, t, n, _ = x.shape
-    flat = x.transpose(0, 1).reshape(t * b * n, -1)  # time-major [T·B·n, in]
-    if pk is None:
-        pk = Packing(None, [b * n] * t, None, t, b * n)
+    if pk is None or pk.bf_index is None:
+        pk = Packing(None, [b * n] * t, None, t, b * n) if pk is None else pk
+        flat = x.transpose(0, 1).reshape(t * b * n, -1)  # time-major [T·B·n, in]
+        if pk.index is not None:
+            flat = flat.index_select(0, pk.index)
     else:
-        flat = flat.index_select(0, pk.index)  # [P, in]
+        flat = x.reshape(b * t * n, -1).index_select(0, pk.bf_index)  # [P, in], one copy
     gi = F.linear(F.relu(agent.fc1(flat)), agent.rnn.weight_ih, agent.rnn.bias_ih)
     q = agent.fc2(gru_sequence(gi, pk, agent.rnn.weight_hh, agent.rnn.bias_hh))  # [P, U]
+    if pk.bf_index is not None:
+        return q.new_zeros(b * t * n, q.shape[-1]).index_copy(0, pk.bf_index, q).view(b, t, n, -1)
     if pk.index is not None:
         q = q.new_zeros(t * b * n, q.shape[-1]).index_copy(0, pk.index, q)
     return q.view(t, b, n, -1).transpose(0, 1)
@@ -232,9 +241,11 @@ class _GRUSequence(torch.autograd.Function):
         h_prev = _previous_hidden(hs, ctx.packing)
         r, z = rz[:, :h], rz[:, h:]
         a = (1 - z) * (1 - n * n)                              # ∂h'/∂(n pre-activation)
-        coef = torch.stack([a * ghn * r * (1 - r),             # ∂h'/∂(r pre-activation)
-                            (h_prev - n) * z * (1 - z),        # ∂h'/∂(z pre-activation)
-                            a * r], dim=1)                     # ∂h'/∂ghn     → [P, 3, h]
+        coef = hs.new_empty(hs.shape[0], 3, h)                 # written in place, no stack copy
+        c_r, c_z, c_n = coef.unbind(1)
+        torch.mul(a, r, out=c_n)                               # ∂h'/∂ghn
+        torch.mul(c_n, ghn, out=c_r).mul_(1 - r)               # ∂h'/∂(r pre-activation)
+        torch.sub(h_prev, n, out=c_z).mul_(z).mul_(1 - z)      # ∂h'/∂(z pre-activation)
         g = d_hs.clone(memory_format=torch.contiguous_format)  # becomes the total ∂L/∂h_t
         d_gh = torch.empty_like(coef)                          # ∂L/∂(h_{t-1} W_hhᵀ + b_hh)
         g_, g3_, z_, coef_ = g.split(sizes), g.unsqueeze(1).split(sizes), z.split(sizes), coef.split(sizes)
@@ -245,13 +256,17 @@ class _GRUSequence(torch.autograd.Function):
                 back = g_[k - 1] if sizes[k] == sizes[k - 1] else g_[k - 1][: sizes[k]]
                 back.addcmul_(g_[k], z_[k]).addmm_(dgh_[k], w_hh)
         d_gh = d_gh.view(-1, 3 * h)
-        d_gi = torch.cat([d_gh[:, : 2 * h], g * a], dim=-1)
-        return d_gi, d_gh.t().mm(h_prev), d_gh.sum(0), None
+        d_w, d_b = d_gh.t().mm(h_prev), d_gh.sum(0)
+        torch.mul(g, a, out=d_gh[:, 2 * h:])  # ∂L/∂gi: the r, z columns equal ∂L/∂gh's
+        return d_gh, d_w, d_b, None
 
 
 def _previous_hidden(hs: torch.Tensor, pk: Packing) -> torch.Tensor:
     """h_{t-1} for every packed position [P, h] (0 at the first step)."""
-    first = hs.new_zeros(pk.batch_sizes[0], hs.shape[-1])
+    out, first = torch.empty_like(hs), pk.batch_sizes[0]
+    out[:first].zero_()
     if pk.prev is None:  # unpacked: every row alive at every step
-        return torch.cat([first, hs[: -pk.batch_sizes[0]]])
-    return torch.cat([first, hs.index_select(0, pk.prev)])
+        out[first:].copy_(hs[:-first])
+    else:
+        torch.index_select(hs, 0, pk.prev, out=out[first:])
+    return out
