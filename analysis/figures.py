@@ -25,6 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.signal import savgol_filter  # noqa: E402
 
+from mast.envs.env_maps import WIN_CONDITION  # noqa: E402
+
 from . import aggregate as agg  # noqa: E402
 from .select import (  # noqa: E402
     DENSE,
@@ -142,14 +144,15 @@ def style(ax, legend_size: int = 8, **labels) -> None:
 
 
 def draw_band(ax, curves: list[tuple[np.ndarray, np.ndarray]], label: str, color=None,
-              ls: str = "-") -> bool:
-    """Smoothed mean win rate (%) over seeds with a ±1 std band; False when nothing to draw."""
+              ls: str = "-", scale: float = 100.0) -> bool:
+    """Smoothed mean over seeds with a ±1 std band, times `scale` (win rate → %; 1 for returns);
+    False when nothing to draw."""
     band = seed_band(curves)
     if band is None:
         return False
     t, mean, sd, n = band
-    ax.plot(t, 100 * mean, color=color, ls=ls, label=f"{label} (n={n})")
-    ax.fill_between(t, 100 * (mean - sd), 100 * (mean + sd), color=color, alpha=0.15, lw=0)
+    ax.plot(t, scale * mean, color=color, ls=ls, label=f"{label} (n={n})")
+    ax.fill_between(t, scale * (mean - sd), scale * (mean + sd), color=color, alpha=0.15, lw=0)
     return True
 
 
@@ -166,6 +169,10 @@ class _RowPlot(NamedTuple):
 CURVES = _RowPlot("Training curves (test win rate vs environment steps; Fig. 13-15)", "curves",
                   "test win rate (%)", 8, f"mean over seeds (Savitzky-Golay, window {WINDOW}, "
                   f"order {ORDER}), band ±1 std")
+RETURN_CURVES = _RowPlot("Training curves, environments without a win condition (test return "
+                         "vs environment steps; Fig. 17)", "returns", "mean test return", 8,
+                         f"mean test return over seeds (Savitzky-Golay, window {WINDOW}, order "
+                         f"{ORDER}), band ±1 std")
 QEST = _RowPlot("Q estimate vs discounted return (Fig. 5b)", "qest", "value", 7,
                 "Q estimate (solid) vs discounted return (dotted), mean over seeds")
 
@@ -189,18 +196,36 @@ def _row_figures(sel: dict, out: Path, idx: Index, plot: _RowPlot, draw) -> int:
     return made
 
 
+def _scored_by_return(store: Store, ids: list[str]) -> bool:
+    """Runs of an environment without a win condition (MA-MuJoCo): their score is the return."""
+    envs = store.runs.loc[store.runs["run_id"].isin(ids), "env"].dropna()
+    return bool(len(envs)) and not any(WIN_CONDITION.get(e, True) for e in envs)
+
+
 def _draw_win_rate(store: Store, ax, m: str, ids: list[str]) -> bool:
-    """Mean test win rate over seeds with a ±1 std band."""
+    """Mean test win rate over seeds with a ±1 std band (rows scored by a win rate only)."""
+    if _scored_by_return(store, ids):
+        return False
     return draw_band(ax, _curves(store, ids, "test_win_rate"), method_label(m), COLORS.get(m),
                      "--" if m == DENSE else "-")
+
+
+def _draw_return(store: Store, ax, m: str, ids: list[str]) -> bool:
+    """Mean test return over seeds with a ±1 std band (rows scored by the return only)."""
+    if not _scored_by_return(store, ids):
+        return False
+    return draw_band(ax, _curves(store, ids, "test_return_mean"), method_label(m),
+                     COLORS.get(m), "--" if m == DENSE else "-", scale=1.0)
 
 
 def training_curves(store: Store, sel: dict, out: Path, idx: Index) -> None:
     if not store.has_metric("test_win_rate"):
         idx.notes.append("Training curves skipped: no test_win_rate in metrics.")
         return
-    if not _row_figures(sel, out, idx, CURVES, partial(_draw_win_rate, store)):
-        idx.notes.append("Training curves skipped: no finished run has test_win_rate curves.")
+    made = _row_figures(sel, out, idx, CURVES, partial(_draw_win_rate, store))
+    made += _row_figures(sel, out, idx, RETURN_CURVES, partial(_draw_return, store))
+    if not made:
+        idx.notes.append("Training curves skipped: no finished run has test curves.")
 
 
 def sparsity_sweep(store: Store, sel: dict, out: Path, idx: Index) -> None:

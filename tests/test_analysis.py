@@ -347,6 +347,31 @@ def test_figures(store, tmp_path):
     assert sum(p.name.startswith("mask_") for p in every.files) == 2  # one per layer
 
 
+def test_return_curves_for_mamujoco_rows(tmp_path):
+    """Rows of an environment without a win condition get test-return curves, not win rates."""
+    from analysis.figures import build_figures
+
+    res = tmp_path / "res"
+    for method, sp, seed, ret in [("dense", 0.0, 0, 40.0), ("dense", 0.0, 1, 50.0),
+                                  ("mast", 0.9, 0, 35.0), ("mast", 0.9, 1, 45.0)]:
+        rid = write_run(res, "comix", "ManySegmentSwimmer-10x2", method, sp, seed, 0.0)
+        d = res / rid
+        summary = json.loads((d / "summary.json").read_text())
+        summary.update(env="mamujoco", final_win_rate=None, final_return=ret)
+        (d / "summary.json").write_text(json.dumps(summary))
+        with open(d / "metrics.jsonl", "w") as f:
+            for i in range(12):
+                f.write(json.dumps({"t_env": i * 10000, "test_win_rate": 0.0,
+                                    "test_return_mean": ret * i / 11}) + "\n")
+    write_run(res, "qmix", "3m", "dense", 0.0, 0, 0.8)
+    write_run(res, "qmix", "3m", "mast", 0.9, 0, 0.7)
+    build_figures(load_store(res), tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out" / "figures").glob("*.png"))
+    assert [n for n in names if n.startswith("returns_")] == [
+        "returns_comix_ManySegmentSwimmer-10x2_sp90.png"]
+    assert [n for n in names if n.startswith("curves_")] == ["curves_qmix_3m_sp90.png"]
+
+
 def test_figures_skip_cleanly(tmp_path):
     from analysis.figures import build_figures
 

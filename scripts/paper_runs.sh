@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The long runs behind the README's results, as resumable sweeps in priority order.
+#
+#   scripts/paper_runs.sh                 # every stage, in order
+#   scripts/paper_runs.sh table1 facmac   # some stages
+#   STAGES_DRY=1 scripts/paper_runs.sh    # list each stage's jobs and their state, start nothing
+#
+# Rerunning is safe: finished runs are skipped by run id, partial ones resume from their last
+# checkpoint (checkpoint_interval=50000 keeps a session's loss small), and a run another
+# process trains is refused by its lock. Pair it with the archiver so each finished run is
+# committed as soon as it ends:
+#   python scripts/archive_runs.py 'results/*' --watch 300 --commit
+# Extra Hydra overrides for every sweep go in $EXTRA (e.g. EXTRA='hydra.launcher.address=auto').
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+COMMON="checkpoint_interval=50000 ${EXTRA:-}"
+[[ -n "${STAGES_DRY:-}" ]] && COMMON="$COMMON hydra.launcher.dry_run=true"
+
+sweep() { echo "=== $(date -u +%FT%TZ) $*"; $PY run.py -m "$@" t_max=1000000 $COMMON; }
+
+table1() {  # issue 13: Table 1 rows, seed-major so every row has a seed early
+  for seed in 0 1 2; do
+    sweep algo=qmix env.map=2s3z sparsity=0.95 seed=$seed method=dense,static,rigl,mast
+    sweep algo=wqmix env.map=3m sparsity=0.9 seed=$seed method=dense,static,rigl,mast
+    sweep algo=res env.map=3m sparsity=0.95 seed=$seed method=dense,static,rigl,mast
+  done
+}
+
+facmac() {  # issue 15: MAST-FACMAC on SMAX 3m (Fig. 18)
+  sweep algo=facmac env.map=3m sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static
+}
+
+qmix3m() {  # QMIX 3m at 90%: the ticket sources of Fig. 10 and the sparsity-sweep anchor
+  sweep algo=qmix env.map=3m sparsity=0.9 seed=0,1,2 method=dense,static,rigl,mast
+}
+
+tickets() {  # issue 11, Fig. 10: winning tickets of the seed-0 MAST and RigL runs, random ticket
+  local mast rigl
+  mast=$(ls -d results/qmix_smax-3m_mast_sp0.9_none_seed0_* | head -1)
+  rigl=$(ls -d results/qmix_smax-3m_rigl_sp0.9_none_seed0_* | head -1)
+  sweep algo=qmix env.map=3m sparsity=0.9 method=ticket \
+    "method.mask_from=$mast,$rigl,random" seed=0,1,2
+}
+
+per_agent() {  # issue 11, Fig. 12: per-agent networks on 2s3z, adaptive vs manual budgets
+  sweep env.map=2s3z agent.share_params=false sparsity=0.9 seed=0,1,2 method=dense,mast
+  sweep env.map=2s3z agent.share_params=false sparsity=0.9 seed=0,1,2 method=mast \
+    'method.unit_density={stalker: 0.1, zealot: 0.1},{stalker: 0.08, zealot: 0.12},{stalker: 0.14, zealot: 0.06}'
+}
+
+critical() {  # issue 11: automatic critical-sparsity search, QMIX 3m (400k steps per level)
+  $PY run.py -m hydra/sweeper=critical algo=qmix env.map=3m method=mast \
+    'hydra.sweeper.seeds=[0,1,2]' $COMMON t_max=400000
+}
+
+comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17)
+  sweep algo=comix env=mamujoco sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static
+}
+
+stages=("$@")
+[[ ${#stages[@]} -eq 0 ]] && stages=(table1 facmac qmix3m tickets per_agent critical comix)
+for s in "${stages[@]}"; do
+  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: table1 facmac qmix3m tickets per_agent critical comix" >&2; exit 2; }
+done
+for s in "${stages[@]}"; do "$s"; done
