@@ -145,7 +145,8 @@ class Experiment:
         config = semantic_dict(cfg) | {"run_id": self.run_id}
         self.wandb = WandbSink(cfg, self.run_id, config, str(self.store.dir))
         self.progress = Progress(cfg.t_max, self.c.t_env, cfg.progress,
-                                 progress_file=self.store.dir / PROGRESS_FILE)
+                                 progress_file=self.store.dir / PROGRESS_FILE,
+                                 score="win_rate" if self._score_key == "test_win_rate" else "return")
 
     def _widths(self) -> Widths:
         """Tiny: shrink every hidden width by one factor so the parameter count matches the
@@ -206,7 +207,13 @@ class Experiment:
         return self.learner.exploration(self.c.t_env)
 
     # --- evaluation and logging -----------------------------------------------------------------
-    _last_win: float | None = None
+    _last_win: float | None = None  # latest test score shown by the progress line
+
+    @property
+    def _score_key(self) -> str:
+        """The test metric a run is judged by: the win rate, or the return where no one wins."""
+        return ("test_win_rate" if env_maps.has_win_condition(self.cfg.env.name)
+                else "test_return_mean")
 
     def _evaluate(self, train_stats: dict) -> None:
         cfg, c = self.cfg, self.c
@@ -228,7 +235,7 @@ class Experiment:
         self.store.append_metrics(row)
         self.wandb.log(row, step=c.t_env)
         c.last_test_t_env = c.t_env
-        self._last_win = row["test_win_rate"]
+        self._last_win = row[self._score_key]
 
     def _sparsity_stats(self) -> dict:
         sp = self.learner.sparse
@@ -302,7 +309,7 @@ class Experiment:
             if "buffer" in state:
                 self.buffer.load_state_dict(state["buffer"])
             rows = self.store.truncate_metrics_after(self.c.t_env)
-            self._last_win = rows[-1]["test_win_rate"] if rows else None
+            self._last_win = rows[-1][self._score_key] if rows else None
             log.info("resuming %s from t_env=%d", self.run_id, self.c.t_env)
         elif self.store.dir.exists():
             self.store.truncate_metrics_after(-1)  # started but never checkpointed: start over

@@ -41,6 +41,9 @@ def test_every_method_runs_and_holds_sparsity(tiny_cfg, scenario, method):
         np.isfinite(r["train/loss"]) for r in rows if "train/loss" in r)
     summary = json.loads((exp.store.dir / "summary.json").read_text())
     assert summary["final_win_rate"] is None  # no win condition: the score is the return
+    progress = json.loads((exp.store.dir / "progress.json").read_text())
+    assert "win_rate" not in progress and progress["return"] in [  # the live line shows the
+        r["test_return_mean"] for r in rows]                        # return, not a win rate of 0
     assert summary["final_return"] == pytest.approx(
         np.mean([r["test_return_mean"] for r in rows[-exp.cfg.final_window:]]))
     if exp.cfg.method.sparse:

@@ -150,3 +150,13 @@ def test_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)  # import fails as if absent
     with pytest.raises(RuntimeError, match="pip install gymnasium-robotics"):
         MaMuJoCoVecEnv("ManySegmentSwimmer", "10x2", n_envs=1, seed=0)
+
+
+def test_import_notice_is_silenced_but_errors_are_not():
+    """gymnasium-robotics' Adroit notice (stderr, on import) stays off a run's console; stderr
+    works again right after the import."""
+    code = ("import sys, mast; from gymnasium_robotics import mamujoco_v1; "
+            "print('after the import', file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert "Adroit" not in out.stderr and "after the import" in out.stderr

@@ -16,8 +16,12 @@ log = logging.getLogger("mast")
 
 class Progress:
     def __init__(self, total: int, start: int, mode: str = "auto", log_every_s: float = 30.0,
-                 progress_file: Path | None = None, file_every_s: float = 5.0):
+                 progress_file: Path | None = None, file_every_s: float = 5.0,
+                 score: str = "win_rate"):
+        """`score`: what the latest test score is, `win_rate` or `return` (MA-MuJoCo has no win
+        condition); it names the score in log lines, the bar and progress.json."""
         self.total, self.t0, self.start = total, time.time(), start
+        self.score = score
         self.progress_file, self.file_every_s, self.last_file = progress_file, file_every_s, 0.0
         use_bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
         self.mode = "none" if mode == "none" else ("bar" if use_bar else "log")
@@ -36,14 +40,16 @@ class Progress:
         self._write_file(t_env, sps, win_rate, force)
         if self.bar is not None:
             self.bar.n = t_env
-            self.bar.set_postfix(win=f"{win_rate:.2f}" if win_rate is not None else "-",
-                                 sps=f"{sps:.0f}", refresh=False)
+            self.bar.set_postfix({"win" if self.score == "win_rate" else "return":
+                                  f"{win_rate:.2f}" if win_rate is not None else "-",
+                                  "sps": f"{sps:.0f}"}, refresh=False)
             self.bar.refresh()
         elif self.mode == "log" and (force or time.time() - self.last_log > self.log_every):
             self.last_log = time.time()
             eta = (self.total - t_env) / max(sps, 1e-9)
             win = f"{win_rate:.3f}" if win_rate is not None else "-"
-            log.info("t_env %d/%d  test win %s  %.0f steps/s  ETA %.0f min", t_env, self.total,
+            label = "test win" if self.score == "win_rate" else "test return"
+            log.info("t_env %d/%d  %s %s  %.0f steps/s  ETA %.0f min", t_env, self.total, label,
                      win, sps, eta / 60)
 
     def _write_file(self, t_env: int, sps: float, win_rate: float | None, force: bool) -> None:
@@ -51,7 +57,7 @@ class Progress:
             return
         self.last_file = time.time()
         atomic_write_text(self.progress_file, json.dumps(
-            {"t": t_env, "total": self.total, "rate": round(sps, 1), "win_rate": win_rate}) + "\n")
+            {"t": t_env, "total": self.total, "rate": round(sps, 1), self.score: win_rate}) + "\n")
 
     def close(self) -> None:
         if self.bar is not None:
