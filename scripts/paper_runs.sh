@@ -17,7 +17,12 @@ PY=${PY:-.venv/bin/python}
 COMMON="checkpoint_interval=50000 ${EXTRA:-}"
 [[ -n "${STAGES_DRY:-}" ]] && COMMON="$COMMON hydra.launcher.dry_run=true"
 
-sweep() { echo "=== $(date -u +%FT%TZ) $*"; $PY run.py -m "$@" t_max=1000000 $COMMON; }
+# A sweep with a failed job exits non-zero; the next stages still run (rerun the script later:
+# the failed run resumes from its last checkpoint).
+sweep() {
+  echo "=== $(date -u +%FT%TZ) $*"
+  $PY run.py -m "$@" t_max=1000000 $COMMON || echo "=== sweep exited with status $?; continuing"
+}
 
 table1() {  # issue 13: Table 1 rows, seed-major so every row has a seed early
   for seed in 0 1 2; do
@@ -51,7 +56,7 @@ per_agent() {  # issue 11, Fig. 12: per-agent networks on 2s3z, adaptive vs manu
 
 critical() {  # issue 11: automatic critical-sparsity search, QMIX 3m (400k steps per level)
   $PY run.py -m hydra/sweeper=critical algo=qmix env.map=3m method=mast \
-    'hydra.sweeper.seeds=[0,1,2]' $COMMON t_max=400000
+    'hydra.sweeper.seeds=[0,1,2]' $COMMON t_max=400000 || echo "=== search exited with status $?"
 }
 
 comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), at the README's cheaper
