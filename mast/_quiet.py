@@ -51,7 +51,7 @@ def fd_to_devnull(fd: int = 1) -> Iterator[None]:
         os.dup2(devnull, fd)
         yield
     finally:
-        (sys.stdout if fd == 1 else sys.stderr).flush()
+        stream.flush()
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)

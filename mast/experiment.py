@@ -187,7 +187,7 @@ class Experiment:
             self._snapshot_masks()
             if c.t_env - c.last_ckpt_t_env >= cfg.checkpoint_interval or c.t_env >= cfg.t_max:
                 self._save_checkpoint()  # checkpoint
-            self.progress.update(c.t_env, self._last_win)
+            self.progress.update(c.t_env, self._last_score)
 
     def _updates(self, n_episodes: int) -> dict:
         stats: dict = {}
@@ -207,7 +207,7 @@ class Experiment:
         return self.learner.exploration(self.c.t_env)
 
     # --- evaluation and logging -----------------------------------------------------------------
-    _last_win: float | None = None  # latest test score shown by the progress line
+    _last_score: float | None = None  # latest test score shown by the progress line
 
     @property
     def _score_key(self) -> str:
@@ -235,7 +235,7 @@ class Experiment:
         self.store.append_metrics(row)
         self.wandb.log(row, step=c.t_env)
         c.last_test_t_env = c.t_env
-        self._last_win = row[self._score_key]
+        self._last_score = row[self._score_key]
 
     def _sparsity_stats(self) -> dict:
         sp = self.learner.sparse
@@ -309,7 +309,7 @@ class Experiment:
             if "buffer" in state:
                 self.buffer.load_state_dict(state["buffer"])
             rows = self.store.truncate_metrics_after(self.c.t_env)
-            self._last_win = rows[-1][self._score_key] if rows else None
+            self._last_score = rows[-1][self._score_key] if rows else None
             log.info("resuming %s from t_env=%d", self.run_id, self.c.t_env)
         elif self.store.dir.exists():
             self.store.truncate_metrics_after(-1)  # started but never checkpointed: start over
