@@ -8,6 +8,13 @@ what the dense model's weights take; that dense copy compressed, where the prune
 well; the training checkpoint with targets and optimiser state) and,
 with `--verify-episodes`, the win rates of the exported policy and of the checkpoint's torch agent
 on the same evaluation environments (same seeds), which must be equal.
+
+What is exported: for the value-based algorithms (QMIX, VDN, WQMIX, RES) the agent, whose argmax
+is the greedy policy, and the mixer; for discrete FACMAC the actor, whose argmax over available
+actions is its greedy policy and which has the same RNN structure, stored as `agent` — without a
+mixer, since FACMAC's mixes critic values, not the actor's logits. Continuous-action policies
+(COMIX's CEM over Q, FACMAC's MLP actor on MA-MuJoCo) are refused: the NumPy loader runs the
+recurrent discrete agent only.
 """
 
 from __future__ import annotations
@@ -28,29 +35,48 @@ from omegaconf import OmegaConf  # noqa: E402
 from mast import checkpoint  # noqa: E402
 from mast.sparse_policy import FORMAT, SparsePolicy  # noqa: E402
 
-EXPORTED_NETS = ("agent", "mixer")  # what a greedy policy (and Q_tot) needs
 
 
-def _checkpoint_state(run_dir: Path) -> dict:
+class ExportError(ValueError):
+    """The run cannot be exported (one line: what and what is supported)."""
+
+
+def exported_nets(cfg) -> dict[str, str]:
+    """Checkpoint network → its name in the archive: what the greedy policy (and Q_tot) needs."""
+    from mast.envs.env_maps import action_kind
+
+    algo = cfg.algo.name
+    if action_kind(cfg.env.name) != "discrete":
+        raise ExportError(f"algo={algo} on env={cfg.env.name} acts in a continuous action space; "
+                          "mast.export supports discrete-action runs: qmix, vdn, wqmix, res, "
+                          "facmac (on smax/smac)")
+    return {"actor": "agent"} if algo == "facmac" else {"agent": "agent", "mixer": "mixer"}
+
+
+def _checkpoint_path(run_dir: Path) -> Path:
     ckpt = run_dir / "checkpoints" / "last.pt"
     if not ckpt.exists():
         raise FileNotFoundError(f"{ckpt} not found (run not started or checkpoints removed)")
-    return checkpoint.load(ckpt)
+    return ckpt
 
 
 def export_arrays(run_dir: Path, dense: bool = False) -> dict[str, np.ndarray]:
     """Arrays of the archive; `dense=True` stores every weight dense (for size comparison)."""
+    ckpt = _checkpoint_path(run_dir)
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    state = _checkpoint_state(run_dir)
+    rename = exported_nets(cfg)
+    state = checkpoint.load(ckpt)
     nets = state["learner"]["nets"]
     masks = state["learner"].get("sparse", {}).get("masks", {})
     arrays: dict[str, np.ndarray] = {}
     layers: dict[str, dict] = {}
-    for name, t in nets.items():
-        if name.split(".", 1)[0] not in EXPORTED_NETS:
+    for source, t in nets.items():
+        net, _, rest = source.partition(".")
+        if net not in rename:
             continue
+        name = f"{rename[net]}.{rest}"
         w = t.detach().cpu().float().numpy()
-        m = masks.get(name)
+        m = masks.get(source)
         if m is None or dense:
             arrays[name] = w
             layers[name] = {"shape": list(w.shape), "storage": "dense"}
@@ -68,11 +94,16 @@ def _meta(run_dir: Path, cfg, state: dict, layers: dict) -> dict:
 
     spec = make_env(cfg, 1, 0).spec
     return {"format": FORMAT, "run_id": run_dir.name, "t_env": int(state["counters"]["t_env"]),
-            "mixer": cfg.algo.mixer, "share_params": bool(cfg.agent.share_params),
+            "mixer": cfg.algo.mixer if "mixer" in layers_nets(layers) else None,
+            "share_params": bool(cfg.agent.share_params),
             "spec": {"n_agents": spec.n_agents, "obs_dim": spec.obs_dim,
                      "state_dim": spec.state_dim, "n_actions": spec.n_actions,
                      "episode_limit": spec.episode_limit},
             "layers": layers, "config": OmegaConf.to_container(cfg, resolve=True)}
+
+
+def layers_nets(layers: dict) -> set[str]:
+    return {name.split(".", 1)[0] for name in layers}
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -131,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         arrays = export_arrays(args.run)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ExportError) as e:
         print(f"mast.export: {e}", file=sys.stderr)
         return 1
     data = npz_bytes(arrays)

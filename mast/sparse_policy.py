@@ -13,7 +13,9 @@ File format (`mast-sparse-v1`, one `np.savez_compressed` archive):
   (float32 active weights in C order): 1 bit per position + 4 bytes per connection;
 - biases and unmasked weights are stored dense under their own name.
 The agent is PyMARL's RNN agent (fc1 → ReLU → GRU → fc2), weights `[out, in]` shared by all
-agents or stacked `[n_agents, out, in]`; the mixer is QMIX's (hypernetworks) or VDN's sum.
+agents or stacked `[n_agents, out, in]`: Q-values for the value-based algorithms, the actor's
+logits for FACMAC (greedy = argmax over available actions either way). The mixer, when exported
+(`meta["mixer"]` not null), is QMIX's (hypernetworks) or VDN's sum.
 """
 
 from __future__ import annotations
@@ -101,6 +103,9 @@ class SparsePolicy:
 
     def q_tot(self, qs: np.ndarray, state: np.ndarray) -> np.ndarray:
         """Mixer: agent Qs [B, n], state [B, state_dim] → Q_tot [B] (QMIX or VDN)."""
+        if self.meta["mixer"] is None:
+            raise ValueError(f"{self.meta['run_id']} was exported without a mixer (FACMAC's mixes "
+                             "critic values, not the actor's outputs)")
         if self.meta["mixer"] == "vdn":
             return qs.sum(-1)
         p = self.p

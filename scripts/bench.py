@@ -33,6 +33,7 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 import mast.config  # noqa: E402, F401
+from mast._quiet import fd_to_devnull  # noqa: E402
 from mast.envs import make_env  # noqa: E402
 from mast.learners import build_learner  # noqa: E402
 from mast.learners.base import QLearner, Widths  # noqa: E402
@@ -86,8 +87,8 @@ def count_ops_and_flops(update, batch) -> tuple[int, float]:
     from torch.profiler import ProfilerActivity, profile
     from torch.utils.flop_counter import FlopCounterMode
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        update(batch, 0)
+    with fd_to_devnull(2), profile(activities=[ProfilerActivity.CPU]) as prof:
+        update(batch, 0)  # stderr off: the profiler's C++ side logs two "USDT:" lines per use
     ops = sum(1 for e in prof.events() if e.name.startswith("aten::"))
     with FlopCounterMode(display=False) as fc:
         update(batch, 0)

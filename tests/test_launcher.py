@@ -115,6 +115,46 @@ def test_invalid_launcher_value_names_the_key(tmp_path: Path, home: Path) -> Non
     assert "hydra.launcher.num_gpus=1.5" in done.stderr
 
 
+# Runs an app with Hydra's per-job composition counted (instrumented, not replaced).
+_COUNT_COMPOSITIONS = """
+import runpy, sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+calls, original = [], ConfigLoaderImpl.load_sweep_config
+def counting(self, *args, **kwargs):
+    calls.append(1)
+    return original(self, *args, **kwargs)
+ConfigLoaderImpl.load_sweep_config = counting
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    print(f"compositions={len(calls)}")
+"""
+
+
+@pytest.mark.parametrize(("sweeper", "per_job"), [("mast", 1), ("basic", 2)])
+def test_each_job_is_composed_once(tmp_path: Path, home: Path, sweeper: str, per_job: int) -> None:
+    """hydra/sweeper=mast skips BasicSweeper's throw-away composition of every job (mast_ray
+    composes and validates each job itself before any starts); Hydra's own sweeper does it."""
+    command = [sys.executable, "-c", _COUNT_COMPOSITIONS, str(APP), "-m", "x=1,2,3",
+               f"hydra/sweeper={sweeper}", "hydra.launcher.dry_run=true",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    done = subprocess.run(command, cwd=ROOT, env=ray_env(home), capture_output=True, text=True,
+                          timeout=120)
+    print(done.stdout, done.stderr, sep="\n")
+    assert done.returncode == 0
+    assert f"compositions={3 * per_job}" in done.stdout
+
+
+def test_bad_override_fails_before_any_job_with_the_mast_sweeper(tmp_path: Path, home: Path) -> None:
+    """Without BasicSweeper's pass, a job that does not compose is still refused up front."""
+    done = sweep(tmp_path / "sweep", home, "x=1,2", "nope=3")
+    assert done.returncode != 0
+    assert "Could not override 'nope'" in done.stderr
+    assert "[1/2]" not in done.stdout
+    assert not (tmp_path / "sweep" / "0").exists()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
