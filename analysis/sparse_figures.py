@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -138,6 +139,7 @@ def flops_frontier(store: Store, out: Path, idx: Index) -> None:
             ys.append(y)
         ax.step(*_frontier(xs, ys), where="post", color="gray", lw=1, label="frontier")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels collided
         style(ax, 6, xlabel="cumulative training FLOPs (sparse/flops_spent)",
               ylabel="final win rate (%)", title=f"{mp}: win rate vs training FLOPs")
         _save(fig, out, _slug("flops_frontier", mp), idx, SEC_FLOPS,

@@ -67,7 +67,7 @@ def record(run_dir: Path, episodes: int, max_steps: int | None, seed_offset: int
     import torch
     from omegaconf import OmegaConf
 
-    from mast.envs.smax import SmaxVecEnv, _make_jax_env
+    from mast.envs.smax import SmaxVecEnv
 
     if not (run_dir / "checkpoints" / "last.pt").exists():
         raise FileNotFoundError(f"{run_dir / 'checkpoints' / 'last.pt'} not found "
@@ -77,19 +77,19 @@ def record(run_dir: Path, episodes: int, max_steps: int | None, seed_offset: int
         raise ValueError(f"--gif renders SMAX episodes; this run has env={cfg.env.name}")
     env = SmaxVecEnv(cfg.env.map, 1, int(cfg.seed) + seed_offset, cfg.env.episode_limit,
                      cfg.env.reward_scale)
-    jax_env = _make_jax_env(cfg.env.map, env.spec.episode_limit)
+    jax_env = env.jax_env()
     learner = load_run_learner(run_dir, cfg, env.spec)
     gen = torch.Generator().manual_seed(0)
     frames: list[Frame] = []
     for ep in range(episodes):
         out = env.reset()
         pstate = learner.initial_policy_state(1)
-        frames.append(_frame(env._state, ep, 0, jax_env))  # the env keeps its state private
+        frames.append(_frame(env.jax_state, ep, 0, jax_env))
         for t in range(min(env.spec.episode_limit, max_steps or env.spec.episode_limit)):
             a, pstate = learner.act(torch.from_numpy(out.obs), torch.from_numpy(out.avail),
                                     pstate, 0.0, gen)
             out = env.step(a.numpy())
-            frames.append(_frame(env._state, ep, t + 1, jax_env))
+            frames.append(_frame(env.jax_state, ep, t + 1, jax_env))
             if out.terminated[0] or out.truncated[0]:
                 frames[-1].outcome = "won" if out.won[0] else "lost" if out.terminated[0] else \
                     "time-out"

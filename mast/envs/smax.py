@@ -183,6 +183,16 @@ class SmaxVecEnv:
                           np.array(reward, dtype=np.float32), np.array(term),
                           np.array(trunc), np.array(won))
 
+    @property
+    def jax_state(self):
+        """Batched JaxMARL state after the last reset/step (None before the first reset): what
+        JaxMARL's visualiser draws (`mast.gif`)."""
+        return self._state
+
+    def jax_env(self):
+        """A JaxMARL SMAX env of this map and episode limit, for its visualiser."""
+        return _make_jax_env(self.map_name, self.spec.episode_limit)
+
     def get_rng_state(self):
         return np.asarray(self._key)
 
