@@ -367,6 +367,13 @@ def _validate_facmac(cfg: DictConfig) -> None:
     for key in ("actor_reg", "operator_noise", "epsilon_start", "epsilon_finish"):
         if key in a and a[key] < 0:
             raise ConfigError(f"algo.{key}={a[key]} must be >= 0")
+    if cfg.algo.name == "facmac" and a.get("seq_window_steps") is not None:
+        from mast.envs.env_maps import action_kind
+
+        if action_kind(cfg.env.name) == "discrete":  # the RNN actor needs whole histories
+            raise ConfigError(f"algo.seq_window_steps={a.seq_window_steps} with algo=facmac on "
+                              f"env={cfg.env.name}: windows would restart the recurrent actor "
+                              "mid-episode; allowed: null (whole episodes)")
 
 
 def _validate_env(cfg: DictConfig) -> None:

@@ -67,6 +67,7 @@ BAD_VALUES = [
     ("train.lr=0", "train.lr"), ("algo=wqmix algo.weighting=xw", "algo.weighting"),
     ("train.optimizer=sgdx", "train.optimizer"), ("seed=-1", "seed"),
     ("method.sm_omega=0", "method.sm_omega"), ("final_window=0", "final_window"),
+    ("algo=facmac algo.seq_window_steps=10", "algo.seq_window_steps"),
 ]
 
 
