@@ -115,3 +115,18 @@ def test_sparse_method_with_zero_sparsity_points_to_dense():
                                               "network; use method=dense"):
             validate(compose_cfg([f"method={method}", "sparsity=0"]))
     validate(compose_cfg(["method=dense", "sparsity=0"]))  # dense takes any sparsity
+
+
+def test_comix_swimmer_preset_trains_enough_to_evolve_and_track_targets():
+    """The 2-hour COMIX preset's budget arithmetic (Swimmer episodes are always 1000 steps):
+    RigL must get several topology updates before its cut-off and the τ targets must forget
+    most of their initialisation — the two things an earlier plan (≈245 updates) silently lost."""
+    cfg = compose_cfg(["+experiment=comix_swimmer_2h", "method=mast"], tiny=False)
+    validate(cfg)
+    assert (cfg.algo.name, cfg.env.scenario, cfg.env.agent_conf) == ("comix", "ManySegmentSwimmer", "10x2")
+    episodes = cfg.t_max / 1000
+    updates = episodes * cfg.train.updates_per_episode
+    topology_updates = cfg.method.end_fraction * updates / cfg.method.update_interval_episodes
+    assert topology_updates >= 10
+    assert (1 - cfg.algo.target_tau) ** updates < 0.05
+    assert cfg.final_window * cfg.test_interval <= 0.25 * cfg.t_max
