@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long runs behind the README's results, as resumable sweeps in priority order.
 #
-#   scripts/paper_runs.sh                 # every stage, in order
+#   scripts/paper_runs.sh                 # every stage, in order: the cheapest complete result first
 #   scripts/paper_runs.sh table1 facmac   # some stages
 #   STAGES_DRY=1 scripts/paper_runs.sh    # list each stage's jobs and their state, start nothing
 #
@@ -67,8 +67,8 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
 }
 
 stages=("$@")
-[[ ${#stages[@]} -eq 0 ]] && stages=(table1 facmac qmix3m tickets per_agent critical comix)
+[[ ${#stages[@]} -eq 0 ]] && stages=(facmac comix table1 qmix3m tickets per_agent critical)
 for s in "${stages[@]}"; do
-  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: table1 facmac qmix3m tickets per_agent critical comix" >&2; exit 2; }
+  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 qmix3m tickets per_agent critical" >&2; exit 2; }
 done
 for s in "${stages[@]}"; do "$s"; done
