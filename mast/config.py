@@ -128,6 +128,10 @@ class FACMACConfig(AlgoConfig):
     target_tau: float = 0.001
     seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
     policy_distance_tol: float = 0.2  # RLx2, continuous: stale when RMS |Δa| > tol
+    # Units of a non-max operator's α and ω: "none" (the per-agent utilities, as in MAST-QMIX) or
+    # "mixer_slope" (each agent's utilities times ∂Q_tot/∂Q_i at the target actor's action: Q_tot
+    # units, so the operator's temperature does not depend on how the mixer scales utilities)
+    operator_scale: str = "none"
 
 
 @dataclass
@@ -275,6 +279,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "method.topology": ("static", "set", "rigl"),
     "method.distribution": ("uniform", "erk"),
     "method.multistep": ("none", "td_lambda", "nstep"),
+    "algo.operator_scale": ("none", "mixer_slope"),
     "method.operator": ("max", "soft_mellowmax", "mellowmax", "softmax"),
     "method.buffer": ("single", "dual", "rlx2"),
     "train.optimizer": ("rmsprop", "adam"),
@@ -409,6 +414,9 @@ def _validate_sparse_analyses(cfg: DictConfig) -> None:
 # Keys that do not change what is learned: excluded from the run id.
 NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_buffer",
                 "progress", "test_n_envs", "fail_at_t_env")
+# Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
+# out of the run id at that value, so a new knob does not orphan a store of finished runs.
+LATER_KEYS = {("algo", "operator_scale"): "none"}
 
 
 def effective_sparsity(cfg: DictConfig) -> float:
@@ -421,6 +429,9 @@ def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
     assert isinstance(d, dict)
     for k in NON_SEMANTIC:
         d.pop(k, None)
+    for (group, key), default in LATER_KEYS.items():
+        if isinstance(d.get(group), dict) and d[group].get(key, default) == default:
+            d[group].pop(key, None)
     d["sparsity"] = effective_sparsity(cfg)
     return d
 

@@ -129,6 +129,16 @@ OPERATORS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+def operator_in_units(op: str, q: torch.Tensor, avail: torch.Tensor | None, unit: torch.Tensor,
+                      **params) -> torch.Tensor:
+    """`OPERATORS[op]` applied to q [..., U] measured in `unit` [...] (> 0) and returned in q's
+    units: op(unit·q)/unit. The soft operators' temperatures (α, ω, β) are not scale-free (Soft
+    Mellowmax with α = 1, ω = 10 is close to max on values spread by ≫ 0.1 and close to the mean
+    on values spread by ≪ 0.1), so this fixes the scale they see. Max is unaffected."""
+    u = unit.unsqueeze(-1)
+    return OPERATORS[op](q * u, avail, **params) / unit
+
+
 # ---------------------------------------------------------------------------------------------
 # RES (Pan et al. 2021): approximate softmax over joint actions one deviation from greedy
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from mast.config import ALGO_SCHEMAS, ConfigError, run_id, validate
+from mast.config import ALGO_SCHEMAS, ConfigError, run_id, semantic_dict, validate
 from mast.envs.env_maps import ACTION_KINDS
 
 from .conftest import ROOT, compose_cfg
@@ -130,3 +131,22 @@ def test_comix_swimmer_preset_trains_enough_to_evolve_and_track_targets():
     assert topology_updates >= 10
     assert (1 - cfg.algo.target_tau) ** updates < 0.05
     assert cfg.final_window * cfg.test_interval <= 0.25 * cfg.t_max
+
+
+def test_archived_runs_keep_their_run_ids():
+    """Relaunching an archived run's command must find its folder: composing the manifest's
+    overrides with today's schemas gives the archived run id (a new config key that changed
+    every id would silently orphan a store of finished runs; see LATER_KEYS)."""
+    runs = sorted((ROOT / "docs" / "results" / "runs").glob("*/manifest.json"))
+    assert runs
+    for manifest in runs:
+        overrides = json.loads(manifest.read_text())["overrides"]
+        assert run_id(compose_cfg(overrides, tiny=False)) == manifest.parent.name
+
+
+def test_later_keys_enter_the_run_id_only_when_set():
+    base = compose_cfg(["algo=facmac"])
+    assert "operator_scale" not in semantic_dict(base)["algo"]
+    scaled = compose_cfg(["algo=facmac", "algo.operator_scale=mixer_slope"])
+    assert semantic_dict(scaled)["algo"]["operator_scale"] == "mixer_slope"
+    assert run_id(scaled) != run_id(base)

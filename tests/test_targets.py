@@ -401,3 +401,27 @@ def test_res_softmax_matches_loop():
     pick = values.gather(-1, best).squeeze(-1)
     has_any = valid.any(-1)
     torch.testing.assert_close(hard[has_any], pick[has_any])
+
+
+def test_operator_in_units_matches_a_plain_loop_and_is_scale_free():
+    """op(unit·q)/unit: a Soft Mellowmax whose α and ω act in `unit`s (plain-loop reference), and
+    the value it returns in those units does not depend on how q and unit split the scale."""
+    g = torch.Generator().manual_seed(0)
+    q = 0.05 * torch.randn(6, 3, 5, generator=g)  # small utilities, as FACMAC's critic has
+    avail = torch.rand(6, 3, 5, generator=g) > 0.3
+    avail[..., 0] = True
+    unit = 50 * torch.rand(6, 3, generator=g) + 1
+    got = tg.operator_in_units("soft_mellowmax", q, avail, unit, alpha=1.0, omega=10.0)
+    for i in range(6):
+        for j in range(3):
+            xs = [unit[i, j].item() * q[i, j, a].item() for a in range(5) if avail[i, j, a]]
+            z = sum(math.exp(x) for x in xs)
+            ref = math.log(sum(math.exp(x) / z * math.exp(10 * x) for x in xs)) / 10
+            assert got[i, j].item() * unit[i, j].item() == pytest.approx(ref, rel=1e-4, abs=1e-5)
+    c = 7.0
+    again = tg.operator_in_units("soft_mellowmax", q / c, avail, unit * c, alpha=1.0, omega=10.0)
+    torch.testing.assert_close(again * unit * c, got * unit)
+    plain = tg.OPERATORS["soft_mellowmax"](q, avail, alpha=1.0, omega=10.0)
+    assert not torch.allclose(plain, got, atol=1e-4)  # the units matter for small utilities
+    torch.testing.assert_close(tg.operator_in_units("max", q, avail, unit),
+                               tg.OPERATORS["max"](q, avail))

@@ -26,6 +26,12 @@ available action for discrete actions, μ'(o') plus K − 1 Gaussian perturbatio
 ones. So Soft Mellowmax damps the same overestimation (a max over noisy per-action values) that
 it damps in QMIX; it costs U (or K) target-critic passes instead of one.
 
+The operator's α and ω are not scale-free, and FACMAC's QMIX mixer lets the per-agent utilities
+be small (≈0.05 per agent on 3m, with Q_tot ≈ 15): there Soft Mellowmax (α 1, ω 10) is close to
+the uniform mean over actions and the critic underestimates badly. `algo.operator_scale=
+mixer_slope` applies the operator to each agent's utilities times ∂Q_tot/∂Q_i at the target
+actor's action (`mixer_slopes`), i.e. in Q_tot units, whatever scale the mixer gives them.
+
 Target networks: a hard copy every `train.target_update_interval_episodes` (FACMAC's SMAC setting),
 or Polyak averaging with τ = `algo.target_tau` after every update (`algo.target_update=soft`,
 FACMAC's MA-MuJoCo setting); masks are re-applied to the targets either way.
@@ -54,6 +60,15 @@ def _operator_params(method) -> dict:
     return {"max": {}, "soft_mellowmax": {"alpha": method.sm_alpha, "omega": method.sm_omega},
             "mellowmax": {"omega": method.sm_omega},
             "softmax": {"beta": method.softmax_beta}}[method.operator]
+
+
+def mixer_slopes(mixer: nn.Module, qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """∂Q_tot/∂Q_i of `mixer` at qs [R, n] and states [R, S] → [R, n] (≥ 0 for QMIX's monotonic
+    mixer, 1 for VDN): how many units of Q_tot one unit of agent i's utility is worth there."""
+    with torch.enable_grad():
+        q = qs.detach().requires_grad_(True)
+        (k,) = torch.autograd.grad(mixer(q, states).sum(), q)
+    return k
 
 
 def assign_grads(loss: torch.Tensor, params: list[nn.Parameter]) -> None:
@@ -95,13 +110,19 @@ class FACMACLearner(QLearner):
         valid = batch.mask.bool()
         out = self.head.outputs(self.target["actor"], batch)[:, 1:][valid]  # [R, n, U]
         obs = batch.obs[:, 1:][valid]
-        op = self.cfg.method.operator
+        op, critic = self.cfg.method.operator, self.target["critic"]
         if op == "max":
-            v = self.target["critic"](obs, self.head.greedy(out))
+            v = critic(obs, self.head.greedy(out))  # [R, n] at μ'(o')
         else:
-            values, ok = self.head.candidate_values(self.target["critic"], obs, out,
+            values, ok = self.head.candidate_values(critic, obs, out,
                                                     batch.avail[:, 1:][valid])  # [R, n, K]
-            v = T.OPERATORS[op](values, ok, **_operator_params(self.cfg.method))
+            params = _operator_params(self.cfg.method)
+            if self.cfg.algo.operator_scale == "mixer_slope":
+                k = mixer_slopes(self.target["mixer"], critic(obs, self.head.greedy(out)),
+                                 batch.state[:, 1:][valid])
+                v = T.operator_in_units(op, values, ok, k.clamp_min(1e-6), **params)
+            else:
+                v = T.OPERATORS[op](values, ok, **params)
         per_agent = v.new_zeros(*valid.shape, self.spec.n_agents)
         per_agent[valid] = v
         return self.mix(self.target["mixer"], per_agent, batch.state[:, 1:], batch)
