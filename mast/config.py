@@ -128,10 +128,6 @@ class FACMACConfig(AlgoConfig):
     target_tau: float = 0.001
     seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
     policy_distance_tol: float = 0.2  # RLx2, continuous: stale when RMS |Δa| > tol
-    # Units of a non-max operator's α and ω: "none" (the per-agent utilities, as in MAST-QMIX) or
-    # "mixer_slope" (each agent's utilities times ∂Q_tot/∂Q_i at the target actor's action: Q_tot
-    # units, so the operator's temperature does not depend on how the mixer scales utilities)
-    operator_scale: str = "none"
 
 
 @dataclass
@@ -178,6 +174,10 @@ class MethodConfig:
     nstep: int = 3
     t0_env_steps: int | None = None  # T0; None: 3/8 of t_max (≈ the paper's 0.75M of 2.05M)
     operator: str = "max"  # max | soft_mellowmax | mellowmax | softmax
+    # Units a non-max operator's α/ω/β act in: "none" = the per-agent utilities (the paper's
+    # MAST-QMIX); "mixer_slope" = utilities × ∂Q_tot/∂Q_i at the greedy (target actor's) action,
+    # i.e. Q_tot units, whatever scale the mixer gives the utilities (qmix, vdn, facmac)
+    operator_scale: str = "none"
     sm_alpha: float = 1.0
     sm_omega: float = 10.0
     softmax_beta: float = 5.0
@@ -279,7 +279,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "method.topology": ("static", "set", "rigl"),
     "method.distribution": ("uniform", "erk"),
     "method.multistep": ("none", "td_lambda", "nstep"),
-    "algo.operator_scale": ("none", "mixer_slope"),
+    "method.operator_scale": ("none", "mixer_slope"),
     "method.operator": ("max", "soft_mellowmax", "mellowmax", "softmax"),
     "method.buffer": ("single", "dual", "rlx2"),
     "train.optimizer": ("rmsprop", "adam"),
@@ -308,6 +308,9 @@ def _get(cfg: DictConfig, key: str) -> Any:
 def _present(cfg: DictConfig, keys) -> list[str]:
     """The keys this config has: algorithm-specific keys exist only in their algorithm's schema."""
     return [k for k in keys if OmegaConf.select(cfg, k, default=_ABSENT) is not _ABSENT]
+
+
+SCALED_OPERATOR_LEARNERS = ("q", "facmac")  # learners that implement method.operator_scale
 
 
 def validate(cfg: DictConfig) -> None:
@@ -342,6 +345,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"method.t0_env_steps={m.t0_env_steps} must be >= 0 or null")
     if m.sm_omega <= 0:
         raise ConfigError(f"method.sm_omega={m.sm_omega} must be > 0")
+    if m.operator_scale != "none" and cfg.algo.learner not in SCALED_OPERATOR_LEARNERS:
+        raise ConfigError(f"method.operator_scale={m.operator_scale} is not implemented for "
+                          f"algo={cfg.algo.name}; allowed with it: algo=qmix, vdn, facmac "
+                          "(or method.operator_scale=none)")
     if cfg.algo.learner == "wqmix" and cfg.algo.mixer != "qmix":
         raise ConfigError(f"algo.mixer={cfg.algo.mixer!r} with algo.learner=wqmix; allowed: qmix")
     _validate_comix(cfg)
@@ -416,7 +423,7 @@ NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_b
                 "progress", "test_n_envs", "fail_at_t_env")
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
-LATER_KEYS = {("algo", "operator_scale"): "none"}
+LATER_KEYS = {("method", "operator_scale"): "none"}
 
 
 def effective_sparsity(cfg: DictConfig) -> float:

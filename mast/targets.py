@@ -129,6 +129,13 @@ OPERATORS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+def operator_params(method) -> dict:
+    """The keyword parameters `OPERATORS[method.operator]` takes, from the `method` config."""
+    return {"max": {}, "soft_mellowmax": {"alpha": method.sm_alpha, "omega": method.sm_omega},
+            "mellowmax": {"omega": method.sm_omega},
+            "softmax": {"beta": method.softmax_beta}}[method.operator]
+
+
 def operator_in_units(op: str, q: torch.Tensor, avail: torch.Tensor | None, unit: torch.Tensor,
                       **params) -> torch.Tensor:
     """`OPERATORS[op]` applied to q [..., U] measured in `unit` [...] (> 0) and returned in q's

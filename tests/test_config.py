@@ -69,6 +69,8 @@ BAD_VALUES = [
     ("train.optimizer=sgdx", "train.optimizer"), ("seed=-1", "seed"),
     ("method.sm_omega=0", "method.sm_omega"), ("final_window=0", "final_window"),
     ("algo=facmac algo.seq_window_steps=10", "algo.seq_window_steps"),
+    ("method.operator_scale=degrees", "method.operator_scale"),
+    ("algo=wqmix method.operator_scale=mixer_slope", "method.operator_scale"),
 ]
 
 
@@ -146,7 +148,7 @@ def test_archived_runs_keep_their_run_ids():
 
 def test_later_keys_enter_the_run_id_only_when_set():
     base = compose_cfg(["algo=facmac"])
-    assert "operator_scale" not in semantic_dict(base)["algo"]
-    scaled = compose_cfg(["algo=facmac", "algo.operator_scale=mixer_slope"])
-    assert semantic_dict(scaled)["algo"]["operator_scale"] == "mixer_slope"
+    assert "operator_scale" not in semantic_dict(base)["method"]
+    scaled = compose_cfg(["algo=facmac", "method.operator_scale=mixer_slope"])
+    assert semantic_dict(scaled)["method"]["operator_scale"] == "mixer_slope"
     assert run_id(scaled) != run_id(base)

@@ -180,7 +180,7 @@ def test_continuous_facmac_runs_on_mamujoco(tiny_cfg):
 
 def test_mixer_slopes_are_the_mixers_partial_derivatives():
     """∂Q_tot/∂Q_i: finite differences of the QMIX mixer; exactly 1 for VDN."""
-    from mast.learners.facmac import mixer_slopes
+    from mast.modules.mixers import mixer_slopes
 
     _, env, learner = _learner("method=dense", sparsity=0.0)
     mixer = learner.nets["mixer"].double()
@@ -202,15 +202,15 @@ def test_mixer_slopes_are_the_mixers_partial_derivatives():
 
 
 def test_slope_scaled_operator_trains_and_keeps_masks():
-    """MAST-FACMAC with algo.operator_scale=mixer_slope: updates run and masks hold; the bootstrap
+    """MAST-FACMAC with method.operator_scale=mixer_slope: updates run and masks hold; the bootstrap
     is the target mixer over Soft Mellowmax in Q_tot units, the units being the target mixer's
     slopes at the target actor's actions (checked with the slopes scaled up 1000×, where the
     units visibly matter)."""
-    from mast.learners.facmac import mixer_slopes
+    from mast.modules.mixers import mixer_slopes
     from mast.targets import operator_in_units
 
     cfg, env, learner = _learner("method=mast", "method.t0_env_steps=0",
-                                 "algo.operator_scale=mixer_slope")
+                                 "method.operator_scale=mixer_slope")
     runner = EpisodeRunner(env, learner, env.spec, torch.device("cpu"), seed=0)
     batch = collate(runner.run(1.0)[0] + runner.run(0.5)[0])
     for t in range(3):

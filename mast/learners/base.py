@@ -18,7 +18,7 @@ from mast import targets as T
 from mast.config import t0_env_steps
 from mast.envs.base import EnvSpec
 from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, unroll, unroll_reference
-from mast.modules.mixers import mix_where
+from mast.modules.mixers import mixer_slopes, mix_where
 from mast.registry import LEARNERS, MIXERS
 from mast.replay.episodes import EpisodeBatch
 from mast.runner import agent_inputs, batch_agent_inputs, epsilon_greedy
@@ -93,17 +93,19 @@ class QLearner:
 
     # --- targets and loss ---------------------------------------------------------------------
     def agent_next_values(self, q_online: torch.Tensor, q_target: torch.Tensor,
-                          avail: torch.Tensor) -> torch.Tensor:
-        """Per-agent bootstrap values [B, T, n] from Qs at the next steps [B, T, n, U]."""
+                          avail: torch.Tensor, operator: str | None = None) -> torch.Tensor:
+        """Per-agent bootstrap values [B, T, n] from Qs at the next steps [B, T, n, U], by
+        `operator` (default: method.operator)."""
         m = self.cfg.method
-        if m.operator == "max":
+        operator = operator or m.operator
+        if operator == "max":
             if self.cfg.train.double_q:
                 greedy = q_online.masked_fill(~avail, -1e9).argmax(-1, keepdim=True)
                 return q_target.gather(-1, greedy).squeeze(-1)
             return T.max_operator(q_target, avail)
-        if m.operator == "soft_mellowmax":
+        if operator == "soft_mellowmax":
             return T.soft_mellowmax(q_target, m.sm_alpha, m.sm_omega, avail)
-        if m.operator == "mellowmax":
+        if operator == "mellowmax":
             return T.mellowmax(q_target, m.sm_omega, avail)
         return T.softmax_operator(q_target, m.softmax_beta, avail)
 
@@ -112,8 +114,22 @@ class QLearner:
                     q_online: torch.Tensor) -> torch.Tensor:
         """Bootstrap value of the state after each step, [B, T], from the target networks."""
         q_target = self.unroll(self.target["agent"], inputs)[:, 1:]
-        v = self.agent_next_values(q_online[:, 1:].detach(), q_target, batch.avail[:, 1:])
+        m, avail = self.cfg.method, batch.avail[:, 1:]
+        if m.operator != "max" and m.operator_scale == "mixer_slope":
+            v = self._operator_in_mixer_units(q_online[:, 1:].detach(), q_target, avail, batch)
+        else:
+            v = self.agent_next_values(q_online[:, 1:].detach(), q_target, avail)
         return self.mix(self.target["mixer"], v, batch.state[:, 1:], batch)
+
+    def _operator_in_mixer_units(self, q_online: torch.Tensor, q_target: torch.Tensor,
+                                 avail: torch.Tensor, batch: EpisodeBatch) -> torch.Tensor:
+        """`method.operator_scale=mixer_slope`: the operator over each agent's target Qs in Q_tot
+        units, the unit being ∂Q_tot/∂Q_i of the target mixer at the greedy bootstrap (the max
+        operator's values, double-Q if on). [B, T, n]."""
+        at_greedy = self.agent_next_values(q_online, q_target, avail, operator="max")
+        k = mixer_slopes(self.target["mixer"], at_greedy, batch.state[:, 1:])
+        return T.operator_in_units(self.cfg.method.operator, q_target, avail, k.clamp_min(1e-6),
+                                   **T.operator_params(self.cfg.method))
 
     def td_targets(self, batch: EpisodeBatch, next_v: torch.Tensor, t_env: int) -> torch.Tensor:
         mode = "one_step" if self.multistep == "none" else self.multistep

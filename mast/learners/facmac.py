@@ -28,7 +28,7 @@ it damps in QMIX; it costs U (or K) target-critic passes instead of one.
 
 The operator's α and ω are not scale-free, and FACMAC's QMIX mixer lets the per-agent utilities
 be small (≈0.05 per agent on 3m, with Q_tot ≈ 15): there Soft Mellowmax (α 1, ω 10) is close to
-the uniform mean over actions and the critic underestimates badly. `algo.operator_scale=
+the uniform mean over actions and the critic underestimates badly. `method.operator_scale=
 mixer_slope` applies the operator to each agent's utilities times ∂Q_tot/∂Q_i at the target
 actor's action (`mixer_slopes`), i.e. in Q_tot units, whatever scale the mixer gives them.
 
@@ -52,23 +52,9 @@ from mast.learners.base import QLearner, Widths
 from mast.learners.comix import window
 from mast.learners.facmac_actions import HEADS
 from mast.modules.continuous import MLPQAgent
+from mast.modules.mixers import mixer_slopes
 from mast.registry import LEARNERS
 from mast.replay.episodes import EpisodeBatch
-
-
-def _operator_params(method) -> dict:
-    return {"max": {}, "soft_mellowmax": {"alpha": method.sm_alpha, "omega": method.sm_omega},
-            "mellowmax": {"omega": method.sm_omega},
-            "softmax": {"beta": method.softmax_beta}}[method.operator]
-
-
-def mixer_slopes(mixer: nn.Module, qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-    """∂Q_tot/∂Q_i of `mixer` at qs [R, n] and states [R, S] → [R, n] (≥ 0 for QMIX's monotonic
-    mixer, 1 for VDN): how many units of Q_tot one unit of agent i's utility is worth there."""
-    with torch.enable_grad():
-        q = qs.detach().requires_grad_(True)
-        (k,) = torch.autograd.grad(mixer(q, states).sum(), q)
-    return k
 
 
 def assign_grads(loss: torch.Tensor, params: list[nn.Parameter]) -> None:
@@ -116,8 +102,8 @@ class FACMACLearner(QLearner):
         else:
             values, ok = self.head.candidate_values(critic, obs, out,
                                                     batch.avail[:, 1:][valid])  # [R, n, K]
-            params = _operator_params(self.cfg.method)
-            if self.cfg.algo.operator_scale == "mixer_slope":
+            params = T.operator_params(self.cfg.method)
+            if self.cfg.method.operator_scale == "mixer_slope":
                 k = mixer_slopes(self.target["mixer"], critic(obs, self.head.greedy(out)),
                                  batch.state[:, 1:][valid])
                 v = T.operator_in_units(op, values, ok, k.clamp_min(1e-6), **params)

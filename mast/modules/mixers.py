@@ -75,3 +75,12 @@ class CentralMixer(nn.Module):
     def forward(self, qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         x = torch.cat([states, qs], dim=-1)
         return (self.net(x) + self.V(states)).squeeze(-1)
+
+
+def mixer_slopes(mixer: nn.Module, qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """∂Q_tot/∂Q_i of `mixer` at qs [R, n] and states [R, S] → [R, n] (≥ 0 for QMIX's monotonic
+    mixer, 1 for VDN): how many units of Q_tot one unit of agent i's utility is worth there."""
+    with torch.enable_grad():
+        q = qs.detach().requires_grad_(True)
+        (k,) = torch.autograd.grad(mixer(q, states).sum(), q)
+    return k
