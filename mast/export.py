@@ -36,7 +36,6 @@ from mast import checkpoint  # noqa: E402
 from mast.sparse_policy import FORMAT, SparsePolicy  # noqa: E402
 
 
-
 class ExportError(ValueError):
     """The run cannot be exported (one line: what and what is supported)."""
 

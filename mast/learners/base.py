@@ -18,7 +18,7 @@ from mast import targets as T
 from mast.config import t0_env_steps
 from mast.envs.base import EnvSpec
 from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, unroll, unroll_reference
-from mast.modules.mixers import mixer_slopes, mix_where
+from mast.modules.mixers import mix_where, mixer_slopes
 from mast.registry import LEARNERS, MIXERS
 from mast.replay.episodes import EpisodeBatch
 from mast.runner import agent_inputs, batch_agent_inputs, epsilon_greedy
