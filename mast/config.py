@@ -439,6 +439,9 @@ def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
     for (group, key), default in LATER_KEYS.items():
         if isinstance(d.get(group), dict) and d[group].get(key, default) == default:
             d[group].pop(key, None)
+    method = d.get("method")
+    if isinstance(method, dict) and method.get("operator") == "max":
+        method.pop("operator_scale", None)  # only soft operators have units to choose
     d["sparsity"] = effective_sparsity(cfg)
     return d
 

@@ -155,3 +155,6 @@ def test_later_keys_enter_the_run_id_only_when_set():
     scaled = compose_cfg(["algo=facmac", "method.operator_scale=mixer_slope"])
     assert semantic_dict(scaled)["method"]["operator_scale"] == "mixer_slope"
     assert run_id(scaled) != run_id(base)
+    # with the max operator (dense and most baselines) the units change nothing, nor the id
+    assert run_id(compose_cfg(["algo=facmac", "method=dense", "method.operator_scale=mixer_slope"])
+                  ) == run_id(compose_cfg(["algo=facmac", "method=dense"]))
