@@ -345,8 +345,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"method.t0_env_steps={m.t0_env_steps} must be >= 0 or null")
     if m.sm_omega <= 0:
         raise ConfigError(f"method.sm_omega={m.sm_omega} must be > 0")
-    if m.operator_scale != "none" and cfg.algo.learner not in SCALED_OPERATOR_LEARNERS:
-        raise ConfigError(f"method.operator_scale={m.operator_scale} is not implemented for "
+    scale = m.get("operator_scale", "none")  # configs stored before the key existed lack it
+    if scale != "none" and cfg.algo.learner not in SCALED_OPERATOR_LEARNERS:
+        raise ConfigError(f"method.operator_scale={scale} is not implemented for "
                           f"algo={cfg.algo.name}; allowed with it: algo=qmix, vdn, facmac "
                           "(or method.operator_scale=none)")
     if cfg.algo.learner == "wqmix" and cfg.algo.mixer != "qmix":

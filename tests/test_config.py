@@ -158,3 +158,14 @@ def test_later_keys_enter_the_run_id_only_when_set():
     # with the max operator (dense and most baselines) the units change nothing, nor the id
     assert run_id(compose_cfg(["algo=facmac", "method=dense", "method.operator_scale=mixer_slope"])
                   ) == run_id(compose_cfg(["algo=facmac", "method=dense"]))
+
+
+def test_configs_stored_before_a_later_key_still_validate():
+    """An archived run's config.yaml predates `method.operator_scale`: it must still validate
+    (mast.evaluate, tickets and resumed sweeps read stored configs)."""
+    from omegaconf import OmegaConf
+
+    stored = OmegaConf.load(ROOT / "docs" / "results" / "runs"
+                            / "facmac_smax-3m_dense_sp0_none_seed0_940a8022" / "config.yaml")
+    assert "operator_scale" not in stored.method
+    validate(stored)

@@ -115,7 +115,7 @@ class QLearner:
         """Bootstrap value of the state after each step, [B, T], from the target networks."""
         q_target = self.unroll(self.target["agent"], inputs)[:, 1:]
         m, avail = self.cfg.method, batch.avail[:, 1:]
-        if m.operator != "max" and m.operator_scale == "mixer_slope":
+        if m.operator != "max" and m.get("operator_scale", "none") == "mixer_slope":
             v = self._operator_in_mixer_units(q_online[:, 1:].detach(), q_target, avail, batch)
         else:
             v = self.agent_next_values(q_online[:, 1:].detach(), q_target, avail)
