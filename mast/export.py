@@ -93,16 +93,12 @@ def _meta(run_dir: Path, cfg, state: dict, layers: dict) -> dict:
 
     spec = make_env(cfg, 1, 0).spec
     return {"format": FORMAT, "run_id": run_dir.name, "t_env": int(state["counters"]["t_env"]),
-            "mixer": cfg.algo.mixer if "mixer" in layers_nets(layers) else None,
+            "mixer": cfg.algo.mixer if any(n.startswith("mixer.") for n in layers) else None,
             "share_params": bool(cfg.agent.share_params),
             "spec": {"n_agents": spec.n_agents, "obs_dim": spec.obs_dim,
                      "state_dim": spec.state_dim, "n_actions": spec.n_actions,
                      "episode_limit": spec.episode_limit},
             "layers": layers, "config": OmegaConf.to_container(cfg, resolve=True)}
-
-
-def layers_nets(layers: dict) -> set[str]:
-    return {name.split(".", 1)[0] for name in layers}
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

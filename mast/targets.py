@@ -129,11 +129,12 @@ OPERATORS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def operator_params(method) -> dict:
-    """The keyword parameters `OPERATORS[method.operator]` takes, from the `method` config."""
+def operator_params(method, operator: str | None = None) -> dict:
+    """The keyword parameters `OPERATORS[operator]` (default `method.operator`) takes, from the
+    `method` config."""
     return {"max": {}, "soft_mellowmax": {"alpha": method.sm_alpha, "omega": method.sm_omega},
             "mellowmax": {"omega": method.sm_omega},
-            "softmax": {"beta": method.softmax_beta}}[method.operator]
+            "softmax": {"beta": method.softmax_beta}}[operator or method.operator]
 
 
 def operator_in_units(op: str, q: torch.Tensor, avail: torch.Tensor | None, unit: torch.Tensor,

@@ -103,11 +103,7 @@ class QLearner:
                 greedy = q_online.masked_fill(~avail, -1e9).argmax(-1, keepdim=True)
                 return q_target.gather(-1, greedy).squeeze(-1)
             return T.max_operator(q_target, avail)
-        if operator == "soft_mellowmax":
-            return T.soft_mellowmax(q_target, m.sm_alpha, m.sm_omega, avail)
-        if operator == "mellowmax":
-            return T.mellowmax(q_target, m.sm_omega, avail)
-        return T.softmax_operator(q_target, m.softmax_beta, avail)
+        return T.OPERATORS[operator](q_target, avail, **T.operator_params(m, operator))
 
     @torch.no_grad()
     def next_values(self, batch: EpisodeBatch, inputs: EpisodeInputs,
