@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mast.modules import fused_gru
+
 
 def _init_uniform(*tensors: torch.Tensor, fan_in: int) -> None:
     bound = 1.0 / math.sqrt(fan_in)  # torch's nn.Linear / nn.GRU default init
@@ -190,18 +192,22 @@ def gru_sequence(gi: torch.Tensor, packing: Packing, weight_hh: torch.Tensor,
 
     gi [P, 3h] input gates (x W_ihᵀ + b_ih, any autograd history) in `packing`'s order,
     weight_hh [3h, h], bias_hh [3h] → hidden states [P, h]. Gradients (dense, also for weights a
-    mask zeroes) come from `_GRUSequence`'s hand-written backward when autograd needs them."""
+    mask zeroes) come from `_GRUSequence`'s hand-written backward when autograd needs them. On
+    the CPU the recurrence is the C++ loop of `fused_gru` when it builds, else the Python one."""
     if torch.is_grad_enabled() and (gi.requires_grad or weight_hh.requires_grad
                                     or bias_hh.requires_grad):
         return _GRUSequence.apply(gi, weight_hh, bias_hh, packing)
     with torch.no_grad():
+        if fused_gru.usable(gi, weight_hh, bias_hh):
+            return fused_gru.extension().forward(gi.contiguous(), weight_hh.contiguous(),
+                                                 bias_hh.contiguous(), packing.batch_sizes)
         return _gru_forward(gi, packing.batch_sizes, weight_hh, bias_hh)[0]
 
 
 def _gru_forward(gi: torch.Tensor, sizes: list[int], w_hh: torch.Tensor, b_hh: torch.Tensor):
-    """The recurrence, every step writing into preallocated packed buffers (6 ops per step).
-    gi [P, 3h] → (hs [P, h], rz [P, 2h] (sigmoid r|z), n [P, h], gh = h_{t-1} W_hhᵀ + b_hh
-    [P, 3h]), the last three saved for the backward."""
+    """The recurrence in Python (GPU, or no C++ build), every step writing into preallocated
+    packed buffers (6 ops per step). gi [P, 3h] → (hs [P, h], rz [P, 2h] (sigmoid r|z), n [P, h],
+    gh_n [P, h] = (h_{t-1} W_hhᵀ + b_hh)_n), the last three saved for the backward."""
     h = gi.shape[-1] // 3
     hs, n = gi.new_empty(gi.shape[0], h), gi.new_empty(gi.shape[0], h)
     rz, gh = gi.new_empty(gi.shape[0], 2 * h), torch.empty_like(gi)
@@ -218,7 +224,7 @@ def _gru_forward(gi: torch.Tensor, sizes: list[int], w_hh: torch.Tensor, b_hh: t
         torch.add(girz_[k], ghrz_[k], out=rz_[k]).sigmoid_()
         torch.addcmul(gin_[k], r_[k], ghn_[k], out=n_[k]).tanh_()
         hid = torch.lerp(n_[k], hid, z_[k], out=hs_[k])  # n + z·(h − n)
-    return hs, rz, n, gh
+    return hs, rz, n, gh[:, 2 * h:]
 
 
 class _GRUSequence(torch.autograd.Function):
@@ -228,16 +234,24 @@ class _GRUSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, gi, w_hh, b_hh, packing):
-        hs, rz, n, gh = _gru_forward(gi, packing.batch_sizes, w_hh, b_hh)
-        ctx.save_for_backward(hs, rz, n, gh, w_hh)
+        ctx.fused = fused_gru.usable(gi, w_hh, b_hh)
+        if ctx.fused:
+            hs, rz, n, ghn = fused_gru.extension().forward_saving(
+                gi.contiguous(), w_hh.contiguous(), b_hh.contiguous(), packing.batch_sizes)
+        else:
+            hs, rz, n, ghn = _gru_forward(gi, packing.batch_sizes, w_hh, b_hh)
+        ctx.save_for_backward(hs, rz, n, ghn, w_hh)
         ctx.packing = packing
         return hs
 
     @staticmethod
     def backward(ctx, d_hs):
-        hs, rz, n, gh, w_hh = ctx.saved_tensors
+        hs, rz, n, ghn, w_hh = ctx.saved_tensors
+        if ctx.fused:
+            d_gi, d_w, d_b = fused_gru.extension().backward(
+                d_hs.contiguous(), hs, rz, n, ghn, w_hh.contiguous(), ctx.packing.batch_sizes)
+            return d_gi, d_w, d_b, None
         sizes, h = ctx.packing.batch_sizes, hs.shape[-1]
-        ghn = gh[:, 2 * h:]
         h_prev = _previous_hidden(hs, ctx.packing)
         r, z = rz[:, :h], rz[:, h:]
         a = (1 - z) * (1 - n * n)                              # ∂h'/∂(n pre-activation)

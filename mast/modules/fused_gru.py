@@ -1,0 +1,77 @@
+"""The C++ GRU recurrence (`csrc/gru.cpp`) for CPU tensors, compiled on first use.
+
+Why C++: on a CPU the Python recurrence pays per-op dispatch and one memory pass per gate op at
+every step; the C++ loop keeps one matmul per step and fuses the rest (issue 12, `make bench`).
+torch's JIT extension builder compiles it once per machine (≈1 min, cached under
+`~/.cache/torch_extensions`, shared by every later process, with a file lock so parallel sweep
+workers build it once). Without a C++ compiler, or with `MAST_FUSED_GRU=0`, the Python
+recurrence in `agents.py` runs instead: same maths, slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).parent / "csrc" / "gru.cpp"
+
+
+def _isa_flags() -> tuple[str, list[str]]:
+    """AVX2 + FMA when this CPU has them (8 floats per vector op), else the compiler's default.
+    The name carries the ISA so hosts of a cluster sharing a home directory never load a build
+    made for another CPU."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        flags = []
+    if "avx2" in flags and "fma" in flags:
+        return "avx2", ["-mavx2", "-mfma"]
+    return "base", []
+
+
+@functools.cache
+def extension():
+    """The compiled module, or None (disabled, or no compiler: a warning says why)."""
+    if os.environ.get("MAST_FUSED_GRU", "1") == "0":
+        return None
+    from torch.utils.cpp_extension import load
+
+    if shutil.which("ninja") is None:  # the pip `ninja` of this venv, when the venv is not on PATH
+        import ninja
+
+        os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+    isa, flags = _isa_flags()
+    try:
+        return load(name=f"mast_gru_{isa}", sources=[str(SOURCE)], verbose=False,
+                    extra_cflags=["-O3", "-fopenmp-simd", "-fno-math-errno",
+                                                "-fno-trapping-math", *flags])
+    except Exception as e:  # noqa: BLE001 — any build failure falls back to the Python loop
+        warnings.warn(f"mast: C++ GRU not built ({type(e).__name__}: {str(e)[:200]}); "
+                      "using the Python recurrence (same maths, slower)", stacklevel=2)
+        return None
+
+
+_enabled = True
+
+
+@contextlib.contextmanager
+def disabled():
+    """Within the block, the Python recurrence runs (`make bench`'s side-by-side comparison)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """The C++ path takes float32/float64 CPU tensors."""
+    return _enabled and all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+               for t in tensors) and extension() is not None
