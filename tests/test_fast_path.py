@@ -83,7 +83,7 @@ def test_cpp_recurrence_is_as_accurate_as_python_in_float32(monkeypatch):
     exact, cpp = run(torch.double), run(torch.float32)
     monkeypatch.setattr(fused_gru, "usable", lambda *tensors: False)
     python = run(torch.float32)
-    for e, c, p in zip(exact, cpp, python):
+    for e, c, p in zip(exact, cpp, python, strict=True):
         scale = e.abs().max()
         err_cpp, err_py = (c - e).abs().max() / scale, (p - e).abs().max() / scale
         assert err_cpp < 1e-5 and err_cpp <= 4 * err_py + 1e-7, (float(err_cpp), float(err_py))
