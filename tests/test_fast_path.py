@@ -59,6 +59,19 @@ def test_cpp_recurrence_builds():
     assert fused_gru.extension() is not None
 
 
+def test_cpp_build_folder_is_keyed_by_content_not_checkout(tmp_path, monkeypatch):
+    """Two checkouts with the same source share one build (no rebuild ping-pong between a sweep
+    worktree and a development tree); a changed source or flag gets its own folder."""
+    monkeypatch.setenv("MAST_EXTENSIONS_DIR", str(tmp_path))
+    code = fused_gru.SOURCE.read_text()
+    a = fused_gru._build_dir(code, ["-O3"])
+    monkeypatch.setattr(fused_gru, "SOURCE", tmp_path / "elsewhere" / "csrc" / "gru.cpp")
+    assert fused_gru._build_dir(code, ["-O3"]) == a
+    assert (a / "gru.cpp").read_text() == code
+    assert fused_gru._build_dir(code + "\n// edited", ["-O3"]) != a
+    assert fused_gru._build_dir(code, ["-O2"]) != a
+
+
 def test_cpp_recurrence_is_as_accurate_as_python_in_float32(monkeypatch):
     """Hidden states and gradients of both float32 recurrences against the float64 result, with
     gate pre-activations large enough to saturate (the C++ exp clamps its input): the C++ loop

@@ -3,17 +3,20 @@
 Why C++: on a CPU the Python recurrence pays per-op dispatch and one memory pass per gate op at
 every step; the C++ loop keeps one matmul per step and fuses the rest (issue 12, `make bench`).
 torch's JIT extension builder compiles it once per machine (≈1 min, cached under
-`~/.cache/torch_extensions`, shared by every later process, with a file lock so parallel sweep
-workers build it once). Without a C++ compiler, or with `MAST_FUSED_GRU=0`, the Python
-recurrence in `agents.py` runs instead: same maths, slower.
+`~/.cache/mast/torch_extensions/<content hash>`, or `MAST_EXTENSIONS_DIR`, shared by every later
+process and checkout, with a file lock so parallel sweep workers build it once). Without a C++
+compiler, or with `MAST_FUSED_GRU=0`, the Python recurrence in `agents.py` runs instead: same
+maths, slower.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -35,6 +38,26 @@ def _isa_flags() -> tuple[str, list[str]]:
     return "base", []
 
 
+def _build_dir(code: str, flags: list[str]) -> Path:
+    """One build folder per (source text, flags, torch, Python), holding its own copy of the
+    source. torch's builder reruns ninja in every new process, and ninja rebuilds whenever the
+    source *path* in its build file changes, so two checkouts (a sweep worktree and a
+    development tree) sharing torch's default folder would rebuild each other's module for
+    minutes at every process start; keyed by content, every checkout shares one build."""
+    key = hashlib.sha256("\0".join([code, *flags, torch.__version__,
+                                     sys.version]).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("MAST_EXTENSIONS_DIR",
+                               Path.home() / ".cache" / "mast" / "torch_extensions"))
+    folder = root / key
+    folder.mkdir(parents=True, exist_ok=True)
+    src = folder / SOURCE.name
+    if not src.exists() or src.read_text() != code:
+        tmp = folder / f".{SOURCE.name}.{os.getpid()}"
+        tmp.write_text(code)
+        os.replace(tmp, src)  # atomic: a process building meanwhile never sees half a file
+    return folder
+
+
 @functools.cache
 def extension():
     """The compiled module, or None (disabled, or no compiler: a warning says why)."""
@@ -46,11 +69,12 @@ def extension():
         import ninja
 
         os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
-    isa, flags = _isa_flags()
+    isa, isa_flags = _isa_flags()
+    flags = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", *isa_flags]
     try:
-        return load(name=f"mast_gru_{isa}", sources=[str(SOURCE)], verbose=False,
-                    extra_cflags=["-O3", "-fopenmp-simd", "-fno-math-errno",
-                                                "-fno-trapping-math", *flags])
+        folder = _build_dir(SOURCE.read_text(), flags)
+        return load(name=f"mast_gru_{isa}", sources=[str(folder / SOURCE.name)],
+                    build_directory=str(folder), extra_cflags=flags, verbose=False)
     except Exception as e:  # noqa: BLE001 — any build failure falls back to the Python loop
         warnings.warn(f"mast: C++ GRU not built ({type(e).__name__}: {str(e)[:200]}); "
                       "using the Python recurrence (same maths, slower)", stacklevel=2)
