@@ -5,7 +5,9 @@
     python scripts/archive_runs.py results/* --watch 120 --commit   # keep doing it while a sweep runs
 
 Per run: config.yaml, manifest.json, metrics.jsonl, summary.json, eval_final.json (written first
-by `mast.evaluate`, 640 greedy episodes, when missing) and the last mask snapshot. Never
+by `mast.evaluate` when missing: 640 greedy episodes on SMAX, 32 on MA-MuJoCo, whose 1000-step
+CEM episodes cost ≈10 s each on a core) and the last mask snapshot. A run whose evaluation fails
+is reported and retried at the next scan; the watcher keeps going. Never
 checkpoints, W&B files, locks or progress files: the archive is what `python -m analysis ...
 --results docs/results/runs` needs on a fresh clone.
 """
@@ -30,6 +32,14 @@ def finished(run_dir: Path) -> bool:
         return json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
     except (OSError, ValueError, KeyError):
         return False
+
+
+def eval_episodes(run_dir: Path, episodes: int, mujoco_episodes: int) -> int:
+    """Greedy episodes for eval_final: fewer where an episode is 1000 CEM steps."""
+    from omegaconf import OmegaConf
+
+    env = OmegaConf.load(run_dir / "config.yaml").env.name
+    return min(episodes, mujoco_episodes) if env == "mamujoco" else episodes
 
 
 def ensure_eval(run_dir: Path, episodes: int) -> None:
@@ -68,7 +78,8 @@ def commit(dest: Path) -> None:
     print(f"archive: could not commit {rel}: {done.stderr.strip()}", file=sys.stderr)
 
 
-def sweep_once(patterns: list[str], out: Path, episodes: int, do_commit: bool) -> int:
+def sweep_once(patterns: list[str], out: Path, episodes: int, do_commit: bool,
+               mujoco_episodes: int = 32) -> int:
     n = 0
     for run_dir in sorted({Path(p) for pat in patterns for p in glob.glob(pat)}):
         if not run_dir.is_dir() or not finished(run_dir):
@@ -76,7 +87,13 @@ def sweep_once(patterns: list[str], out: Path, episodes: int, do_commit: bool) -
         dest = out / run_dir.name
         if (dest / "summary.json").exists() and (dest / "eval_final.json").exists():
             continue
-        ensure_eval(run_dir, episodes)
+        try:
+            ensure_eval(run_dir, eval_episodes(run_dir, episodes, mujoco_episodes))
+        except subprocess.CalledProcessError as e:  # e.g. the run folder went away meanwhile
+            print(f"archive: evaluating {run_dir.name} failed ({e.returncode}); retrying at the "
+                  f"next scan: {(e.stderr or b'').decode(errors='replace')[-300:]}",
+                  file=sys.stderr, flush=True)
+            continue
         archive(run_dir, out)
         if do_commit:
             commit(dest)
@@ -90,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", help="run folders or glob patterns (quote them with --watch)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "runs")
     ap.add_argument("--episodes", type=int, default=640, help="greedy episodes of eval_final")
+    ap.add_argument("--mujoco-episodes", type=int, default=32,
+                    help="greedy episodes of eval_final for MA-MuJoCo runs (1000-step episodes)")
     ap.add_argument("--commit", action="store_true", help="git commit each archived run")
     ap.add_argument("--watch", type=float, default=0, help="rescan every N seconds (0: once)")
     args = ap.parse_args(argv)
     out = args.out.resolve()
     while True:
-        sweep_once(args.runs, out, args.episodes, args.commit)
+        sweep_once(args.runs, out, args.episodes, args.commit, args.mujoco_episodes)
         if not args.watch:
             return 0
         time.sleep(args.watch)
