@@ -25,6 +25,7 @@ from mast.config import effective_sparsity, run_id, semantic_dict
 from mast.envs import env_maps, make_env
 from mast.learners import build_learner
 from mast.learners.base import Widths
+from mast.modules import fused_gru
 from mast.registry import LEARNERS
 from mast.replay import collate, make_buffer
 from mast.runner import EpisodeRunner
@@ -112,7 +113,7 @@ class Experiment:
             (self.store.dir / "error.txt").write_text(traceback.format_exc())
             raise
         finally:
-            self.store.finish(status)
+            self.store.finish(status, gru_recurrence=fused_gru.in_use())
             summary = self._write_summary(status)
             self.wandb.summary(summary)
             self.wandb.finish(exit_code=0 if status == "finished" else 1)

@@ -8,13 +8,15 @@ import torch
 import yaml
 
 from mast.experiment import Experiment
+from mast.modules import fused_gru
 
 SUMMARY_KEYS = {"run_id", "algo", "env", "map", "method", "ablation", "sparsity", "seed", "t_max",
                 "status", "final_win_rate", "final_window", "n_evals", "total_size",
                 "flops_train", "flops_test"}
 
 
-def test_results_store_schema_and_skip(tiny_cfg):
+def test_results_store_schema_and_skip(tiny_cfg, monkeypatch):
+    monkeypatch.setattr(fused_gru, "_used", set())  # this process's earlier tests ran both loops
     cfg = tiny_cfg("method=dense")
     res = Experiment(cfg).run()
     assert res["status"] == "finished"
@@ -23,6 +25,7 @@ def test_results_store_schema_and_skip(tiny_cfg):
     assert manifest["status"] == "finished" and manifest["run_id"] == res["run_id"]
     assert {"git_commit", "packages", "device", "start_time", "end_time"} <= manifest.keys()
     assert "torch" in manifest["packages"]
+    assert manifest["gru_recurrence"] == ["cpp-" + fused_gru._isa_flags()[0]]  # CI has g++
     summary = json.loads((d / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys()
     assert summary["sparsity"] == 0.0 and summary["total_size"] == 1.0

@@ -25,6 +25,7 @@ import torch
 SOURCE = Path(__file__).parent / "csrc" / "gru.cpp"
 
 
+@functools.cache
 def _isa_flags() -> tuple[str, list[str]]:
     """AVX2 + FMA when this CPU has them (8 floats per vector op), else the compiler's default.
     The name carries the ISA so hosts of a cluster sharing a home directory never load a build
@@ -81,6 +82,18 @@ def extension():
         return None
 
 
+def in_use() -> str:
+    """Which GRU recurrence this process ran, for the run manifest: `cpp-<isa>`, `python` (no
+    build, disabled, or CUDA), both joined by `+`, or `none` (no recurrent network ran)."""
+    return "+".join(sorted(_used)) or "none"
+
+
+def note(cpp: bool) -> None:
+    """Record which recurrence ran (called by `agents.gru_sequence`)."""
+    _used.add(f"cpp-{_isa_flags()[0]}" if cpp else "python")
+
+
+_used: set[str] = set()
 _enabled = True
 
 

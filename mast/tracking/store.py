@@ -81,9 +81,13 @@ class RunStore:
             "resumed": bool(old), "host": os.uname().nodename,
             "overrides": overrides if overrides is not None else old.get("overrides")})
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, **provenance: str) -> None:
+        """Final status; `provenance` values (e.g. which GRU recurrence ran) accumulate over the
+        run's segments as sorted lists, so a resumed run shows every one it used."""
         m = self.read_json("manifest.json") or {"run_id": self.run_id}
         m.update(status=status, end_time=now_iso())
+        for key, value in provenance.items():
+            m[key] = sorted(set(m.get(key, [])) | {value})
         self.write_json("manifest.json", m)
 
     # --- metrics ------------------------------------------------------------------------------
