@@ -69,7 +69,8 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
 }
 
 stages=("$@")
-[[ ${#stages[@]} -eq 0 ]] && stages=(facmac comix table1 qmix3m tickets per_agent critical)
+# comix last: its dense seed-0 run did not learn in the preset's first 152k steps (README, issue 14)
+[[ ${#stages[@]} -eq 0 ]] && stages=(facmac table1 qmix3m tickets per_agent critical comix)
 for s in "${stages[@]}"; do
   declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 qmix3m tickets per_agent critical" >&2; exit 2; }
 done
