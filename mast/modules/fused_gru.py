@@ -83,8 +83,9 @@ def extension():
 
 
 def in_use() -> str:
-    """Which GRU recurrence this process ran, for the run manifest: `cpp-<isa>`, `python` (no
-    build, disabled, or CUDA), both joined by `+`, or `none` (no recurrent network ran)."""
+    """Which packed GRU recurrence this process ran, for the run manifest: `cpp-<isa>`, `python`
+    (no build, disabled, or CUDA), both joined by `+`, or `none` (feed-forward agents, or
+    per-agent weights, which unroll step by step through `AgentGRU.cell`)."""
     return "+".join(sorted(_used)) or "none"
 
 
