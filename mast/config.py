@@ -345,7 +345,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"method.t0_env_steps={m.t0_env_steps} must be >= 0 or null")
     if m.sm_omega <= 0:
         raise ConfigError(f"method.sm_omega={m.sm_omega} must be > 0")
-    scale = m.get("operator_scale", "none")  # configs stored before the key existed lack it
+    scale = operator_scale(m)
     if scale != "none" and cfg.algo.learner not in SCALED_OPERATOR_LEARNERS:
         raise ConfigError(f"method.operator_scale={scale} is not implemented for "
                           f"algo={cfg.algo.name}; allowed with it: algo=qmix, vdn, facmac "
@@ -425,6 +425,11 @@ NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_b
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
 LATER_KEYS = {("method", "operator_scale"): "none"}
+
+
+def operator_scale(method) -> str:
+    """`method.operator_scale`, or its LATER_KEYS default for configs stored before the key."""
+    return method.get("operator_scale", LATER_KEYS[("method", "operator_scale")])
 
 
 def effective_sparsity(cfg: DictConfig) -> float:

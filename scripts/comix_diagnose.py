@@ -17,6 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from mast import checkpoint
+from mast import targets as T
 from mast.config import effective_sparsity
 from mast.envs import make_env
 from mast.learners import build_learner
@@ -24,15 +25,6 @@ from mast.learners.base import Widths
 from mast.modules.mixers import mixer_slopes
 from mast.replay import collate
 from mast.runner import EpisodeRunner
-
-
-def discounted_returns(reward: torch.Tensor, gamma: float) -> torch.Tensor:
-    """reward [B, T] → G [B, T], G_t = Σ_k γ^k r_{t+k} (no bootstrap after the last step)."""
-    out, acc = torch.zeros_like(reward), torch.zeros(reward.shape[0])
-    for t in reversed(range(reward.shape[1])):
-        acc = reward[:, t] + gamma * acc
-        out[:, t] = acc
-    return out
 
 
 @torch.no_grad()
@@ -52,7 +44,7 @@ def main() -> None:
     episodes, stats = EpisodeRunner(env, learner, env.spec, torch.device("cpu"), 0).run(
         learner.exploration(0), cfg.train.gamma)
     b = collate(episodes)
-    returns = discounted_returns(b.reward, cfg.train.gamma)
+    returns = T.discounted_returns(b.reward, b.mask, cfg.train.gamma)
     q = learner.agent(b.obs[:, :-1], learner.normalise(b.actions))  # [B, T, n]
     q_tot = learner.nets["mixer"](q, b.state[:, :-1])
     print(f"checkpoint t_env {state['counters']['t_env']}, {len(episodes)} episodes, "

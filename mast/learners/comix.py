@@ -130,9 +130,7 @@ class COMIXLearner(QLearner):
     def _operator(self, values: torch.Tensor) -> torch.Tensor:
         """Per-agent operator over the K candidate values: [K, R, n] → [R, n]."""
         m = self.cfg.method
-        params = {"max": {}, "soft_mellowmax": {"alpha": m.sm_alpha, "omega": m.sm_omega},
-                  "mellowmax": {"omega": m.sm_omega}, "softmax": {"beta": m.softmax_beta}}
-        return T.OPERATORS[m.operator](values.movedim(0, -1), None, **params[m.operator])
+        return T.OPERATORS[m.operator](values.movedim(0, -1), None, **T.operator_params(m))
 
     @torch.no_grad()
     def bootstrap_values(self, batch: EpisodeBatch) -> torch.Tensor:

@@ -198,9 +198,7 @@ def gru_sequence(gi: torch.Tensor, packing: Packing, weight_hh: torch.Tensor,
                                     or bias_hh.requires_grad):
         return _GRUSequence.apply(gi, weight_hh, bias_hh, packing)
     with torch.no_grad():
-        cpp = fused_gru.usable(gi, weight_hh, bias_hh)
-        fused_gru.note(cpp)
-        if cpp:
+        if fused_gru.select(gi, weight_hh, bias_hh):
             return fused_gru.extension().forward(gi.contiguous(), weight_hh.contiguous(),
                                                  bias_hh.contiguous(), packing.batch_sizes)
         return _gru_forward(gi, packing.batch_sizes, weight_hh, bias_hh)[0]
@@ -236,8 +234,7 @@ class _GRUSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, gi, w_hh, b_hh, packing):
-        ctx.fused = fused_gru.usable(gi, w_hh, b_hh)
-        fused_gru.note(ctx.fused)
+        ctx.fused = fused_gru.select(gi, w_hh, b_hh)
         if ctx.fused:
             hs, rz, n, ghn = fused_gru.extension().forward_saving(
                 gi.contiguous(), w_hh.contiguous(), b_hh.contiguous(), packing.batch_sizes)

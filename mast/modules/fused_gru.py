@@ -89,9 +89,11 @@ def in_use() -> str:
     return "+".join(sorted(_used)) or "none"
 
 
-def note(cpp: bool) -> None:
-    """Record which recurrence ran (called by `agents.gru_sequence`)."""
+def select(*tensors: torch.Tensor) -> bool:
+    """Whether this unroll takes the C++ loop (`usable`), recorded for `in_use`."""
+    cpp = usable(*tensors)
     _used.add(f"cpp-{_isa_flags()[0]}" if cpp else "python")
+    return cpp
 
 
 _used: set[str] = set()
