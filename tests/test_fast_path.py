@@ -61,7 +61,8 @@ def test_cpp_recurrence_builds():
 
 def test_cpp_build_folder_is_keyed_by_content_not_checkout(tmp_path, monkeypatch):
     """Two checkouts with the same source share one build (no rebuild ping-pong between a sweep
-    worktree and a development tree); a changed source or flag gets its own folder."""
+    worktree and a development tree); a changed source or flag, or another torch install (whose
+    include and library paths change ninja's command), gets its own folder."""
     monkeypatch.setenv("MAST_EXTENSIONS_DIR", str(tmp_path))
     code = fused_gru.SOURCE.read_text()
     a = fused_gru._build_dir(code, ["-O3"])
@@ -70,6 +71,9 @@ def test_cpp_build_folder_is_keyed_by_content_not_checkout(tmp_path, monkeypatch
     assert (a / "gru.cpp").read_text() == code
     assert fused_gru._build_dir(code + "\n// edited", ["-O3"]) != a
     assert fused_gru._build_dir(code, ["-O2"]) != a
+    # the same torch installed in another virtual environment (a fresh clone's `make test`)
+    monkeypatch.setattr(torch, "__file__", str(tmp_path / "venv2" / "torch" / "__init__.py"))
+    assert fused_gru._build_dir(code, ["-O3"]) != a
 
 
 def test_cpp_recurrence_is_as_accurate_as_python_in_float32(monkeypatch):

@@ -40,12 +40,15 @@ def _isa_flags() -> tuple[str, list[str]]:
 
 
 def _build_dir(code: str, flags: list[str]) -> Path:
-    """One build folder per (source text, flags, torch, Python), holding its own copy of the
-    source. torch's builder reruns ninja in every new process, and ninja rebuilds whenever the
-    source *path* in its build file changes, so two checkouts (a sweep worktree and a
-    development tree) sharing torch's default folder would rebuild each other's module for
-    minutes at every process start; keyed by content, every checkout shares one build."""
-    key = hashlib.sha256("\0".join([code, *flags, torch.__version__,
+    """One build folder per (source text, flags, torch install, Python), holding its own copy
+    of the source. torch's builder reruns ninja in every new process, and ninja rebuilds whenever
+    its compile or link command changes: the source path, or the include and library paths of
+    the torch that loads it. So two checkouts (a sweep worktree and a development tree), or two
+    virtual environments with the same torch (a fresh clone's `make test`), sharing one folder
+    would rebuild each other's module for a minute at every process start; keyed by content and
+    by torch's install path, each environment builds once and every checkout shares it."""
+    torch_home = str(Path(torch.__file__).parent)
+    key = hashlib.sha256("\0".join([code, *flags, torch.__version__, torch_home,
                                      sys.version]).encode()).hexdigest()[:16]
     root = Path(os.environ.get("MAST_EXTENSIONS_DIR",
                                Path.home() / ".cache" / "mast" / "torch_extensions"))
