@@ -90,6 +90,9 @@ class COMIXConfig(AlgoConfig):
     cem_elites: int = 6  # top-N_e samples refit the Gaussian
     cem_iterations: int = 2
     act_noise: float = 0.1  # Gaussian exploration σ, in units of the half action range
+    # env steps of uniform random actions before the policy acts (FACMAC on MA-MuJoCo: 10000;
+    # 0 here so runs stored before the key keep their ids; presets set it)
+    start_steps: int = 0
     lr: float = 1e-3  # Adam (FACMAC), replaces train.lr / train.optimizer for this algorithm
     optim_eps: float = 0.01
     grad_norm_clip: float = 0.5
@@ -362,7 +365,7 @@ def _validate_comix(cfg: DictConfig) -> None:
     if "cem_elites" in a and not 2 <= a.cem_elites <= a.cem_samples:
         raise ConfigError(f"algo.cem_elites={a.cem_elites} is out of range; allowed: "
                           f"2 <= algo.cem_elites <= algo.cem_samples ({a.cem_samples})")
-    for key in ("act_noise", "policy_distance_tol"):
+    for key in ("act_noise", "policy_distance_tol", "start_steps"):
         if key in a and a[key] < 0:
             raise ConfigError(f"algo.{key}={a[key]} must be >= 0")
     if "lr" in a and a.lr <= 0:
@@ -424,7 +427,7 @@ NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_b
                 "progress", "test_n_envs", "fail_at_t_env")
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
-LATER_KEYS = {("method", "operator_scale"): "none"}
+LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0}
 
 
 def operator_scale(method) -> str:

@@ -229,7 +229,7 @@ class Experiment:
                "test_win_rate": sum(wins) / n, "test_return_mean": sum(rets) / n,
                "test/return_discounted": sum(disc) / n,
                "test/q_estimate": self.learner.q_estimate(collate(episodes, self.device)),
-               "train/epsilon": self._epsilon(), **train_stats,
+               "train/epsilon": min(self._epsilon(), 1e9), **train_stats,  # ∞: uniform warm-up
                "sparse/flops_spent": c.flops_spent, "timing/wall_s": c.wall_s,
                "timing/env_steps_per_s": self.progress.steps_per_s(c.t_env)}
         row.update(self._sparsity_stats())

@@ -62,14 +62,14 @@ critical() {  # issue 11: automatic critical-sparsity search, QMIX 3m (400k step
 }
 
 comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-hour CPU check
-  # (conf/experiment/comix_swimmer_2h.yaml: 300k steps, cheaper CEM, windowed updates)
-  echo "=== $(date -u +%FT%TZ) comix_swimmer_2h"
-  $PY run.py -m +experiment=comix_swimmer_2h sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static \
+  # (conf/experiment/comix_swimmer_2h_v2.yaml: 200k steps, uniform warm-up, cheaper CEM,
+  # 80 updates of 100 transitions per episode)
+  echo "=== $(date -u +%FT%TZ) comix_swimmer_2h_v2"
+  $PY run.py -m +experiment=comix_swimmer_2h_v2 sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static \
     $COMMON || echo "=== sweep exited with status $?; continuing"
 }
 
 stages=("$@")
-# comix last: its dense seed-0 run did not learn in the preset's first 152k steps (README, issue 14)
 [[ ${#stages[@]} -eq 0 ]] && stages=(facmac table1 qmix3m tickets per_agent critical comix)
 for s in "${stages[@]}"; do
   declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 qmix3m tickets per_agent critical" >&2; exit 2; }

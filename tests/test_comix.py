@@ -106,6 +106,21 @@ def test_actions_respect_bounds_and_padding(tiny_cfg):
     assert torch.equal(a, again)  # draws come from the runner's generator only
 
 
+def test_uniform_warm_up_then_the_policy(tiny_cfg):
+    """FACMAC's start_steps: uniform random actions over each agent's real bounds (not the
+    CEM argmax plus noise) until t_env reaches algo.start_steps, then σ = act_noise."""
+    learner, spec = _learner([*SCENARIOS["humanoid"], "algo.start_steps=100"], tiny_cfg)
+    assert learner.exploration(0) == learner.exploration(99) == float("inf")
+    assert learner.exploration(100) == learner.cfg.algo.act_noise
+    obs = torch.zeros(4000, spec.n_agents, spec.obs_dim)
+    avail = torch.as_tensor(spec.continuous.dim_mask()).expand(4000, -1, -1)
+    a, _ = learner.act(obs, avail, None, learner.exploration(0), torch.Generator().manual_seed(0))
+    assert (a[:, 1, 8] == 0).all()  # agent 1's padded dim
+    real = a[:, 0]  # agent 0: 9 dims in ±0.4, uniform: mean 0, variance 0.4² / 3
+    assert (real.abs() <= 0.4).all()
+    assert real.mean().abs() < 0.01 and (real.var() / (0.4**2 / 3) - 1).abs() < 0.05
+
+
 def test_policy_distance_for_continuous_actions(tiny_cfg):
     learner, spec = _learner(SCENARIOS["swimmer"], tiny_cfg)
     obs = torch.randn(1, 9, spec.n_agents, spec.obs_dim).numpy()

@@ -124,7 +124,7 @@ def test_comix_swimmer_preset_trains_enough_to_evolve_and_track_targets():
     """The 2-hour COMIX preset's budget arithmetic (Swimmer episodes are always 1000 steps):
     RigL must get several topology updates before its cut-off and the τ targets must forget
     most of their initialisation — the two things an earlier plan (≈245 updates) silently lost."""
-    cfg = compose_cfg(["+experiment=comix_swimmer_2h", "method=mast"], tiny=False)
+    cfg = compose_cfg(["+experiment=comix_swimmer_2h_v2", "method=mast"], tiny=False)
     validate(cfg)
     assert (cfg.algo.name, cfg.env.scenario, cfg.env.agent_conf) == ("comix", "ManySegmentSwimmer", "10x2")
     episodes = cfg.t_max / 1000
@@ -136,6 +136,10 @@ def test_comix_swimmer_preset_trains_enough_to_evolve_and_track_targets():
     env_steps_per_update = 1000 / cfg.train.updates_per_episode
     assert 900 < env_steps_per_update / cfg.algo.target_tau < 1100
     assert cfg.final_window * cfg.test_interval <= 0.25 * cfg.t_max
+    assert cfg.algo.start_steps >= 10_000  # FACMAC's uniform warm-up
+    # FACMAC's 100 transitions per update, and the dual buffer's batch adds up to it
+    assert cfg.train.batch_size_episodes * cfg.algo.seq_window_steps == 100
+    assert cfg.method.batch_offline + cfg.method.batch_online == cfg.train.batch_size_episodes
 
 
 def test_archived_runs_keep_their_run_ids():

@@ -21,6 +21,7 @@ on the target network). The optimiser settings are COMIX's own (`algo.lr`, `algo
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from omegaconf import open_dict
@@ -34,7 +35,7 @@ from mast.modules.continuous import MLPQAgent
 from mast.registry import LEARNERS
 from mast.replay.episodes import EpisodeBatch
 
-CEM_CHUNK_ELEMENTS = 2**17  # samples × rows × agents per CEM call (bounds activation memory)
+CEM_CHUNK_ELEMENTS = 2**13  # samples × rows × agents per CEM call (cache-sized: 1.2× vs 2**17)
 
 
 def _comix_train_settings(cfg):
@@ -111,7 +112,12 @@ class COMIXLearner(QLearner):
 
     # --- policy (the runner's interface) -----------------------------------------------------
     def exploration(self, t_env: int) -> float:
-        """Gaussian σ of the exploration noise (normalised units), constant as in FACMAC."""
+        """Gaussian σ of the exploration noise (normalised units), constant as in FACMAC; ∞ for
+        the first `algo.start_steps` env steps, FACMAC's uniform random warm-up: without it
+        the replay holds only actions near the CEM argmax of a random network, and the critic
+        gets no data to learn how Q depends on the action (README, COMIX diagnosis)."""
+        if t_env < self.cfg.algo.start_steps:
+            return math.inf
         return float(self.cfg.algo.act_noise)
 
     def initial_policy_state(self, n_envs: int) -> None:
@@ -120,7 +126,11 @@ class COMIXLearner(QLearner):
     @torch.no_grad()
     def act(self, obs: torch.Tensor, avail: torch.Tensor, state, explore: float,
             gen: torch.Generator) -> tuple[torch.Tensor, None]:
-        """CEM greedy actions + N(0, explore²) noise, clipped; [N, n, U] env units on the cpu."""
+        """CEM greedy actions + N(0, explore²) noise, clipped; uniform over the bounds when
+        `explore` is ∞ (the warm-up); [N, n, U] env units on the cpu."""
+        if math.isinf(explore):
+            x = torch.rand((*obs.shape[:2], self.dim_mask.shape[-1]), generator=gen) * 2 - 1
+            return self.to_env_units(x.to(self.device)).cpu(), None
         x = self.greedy(self.agent, obs.to(self.device), gen).best
         if explore > 0:
             x = (x + explore * torch.randn(x.shape, generator=gen).to(x.device)).clamp(-1, 1)

@@ -38,6 +38,6 @@ class MLPQAgent(nn.Module):
         ids = torch.eye(n, dtype=obs.dtype, device=obs.device).expand(*lead, n, n)
         x = torch.cat([obs.expand(*lead, *obs.shape[-2:]), ids,
                        actions.expand(*lead, *actions.shape[-2:])], dim=-1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc1(x), inplace=True)  # in place: CEM's activations are MBs; the
+        x = F.relu(self.fc2(x), inplace=True)  # linear's backward needs its input, not output
         return self.fc3(x).squeeze(-1)
