@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from mast.envs import mamujoco_maps
+
 STATS = ("mean", "iqm")
 N_BOOT = 2000
 
@@ -86,17 +88,30 @@ def bootstrap(
 
 def normalized(
     values: Sequence[float], dense: Sequence[float], stat: str = "mean", ci: bool = False,
-    n_boot: int = N_BOOT, seed: int = 0,
+    n_boot: int = N_BOOT, seed: int = 0, baseline: float = 0.0,
 ) -> tuple[float, float, float]:
-    """100 * stat(values) / stat(dense), with an optional bootstrap CI (NaN bounds otherwise)."""
+    """100 * (stat(values) − baseline) / (stat(dense) − baseline), with an optional bootstrap CI
+    (NaN bounds otherwise). `baseline` is a random policy's score: 0 for win rates, the random
+    return for return-based rows (`random_score`), whose returns may be negative."""
     num, den = point(values, stat), point(dense, stat)
-    if math.isnan(num) or math.isnan(den) or den == 0:
+    if math.isnan(num) or math.isnan(den) or den == baseline:
         return math.nan, math.nan, math.nan
-    val = 100.0 * num / den
+    val = 100.0 * (num - baseline) / (den - baseline)
     if not ci:
         return val, math.nan, math.nan
-    lo, hi = bootstrap([values, dense], stat, lambda a, b: 100.0 * a / b, n_boot, seed=seed)
+    lo, hi = bootstrap([values, dense], stat,
+                       lambda a, b: 100.0 * (a - baseline) / (b - baseline), n_boot, seed=seed)
     return val, lo, hi
+
+
+def random_score(map_name: str) -> float:
+    """A random policy's score on a map: 0 (win rate) unless a return-based map lists one."""
+    return mamujoco_maps.RANDOM_RETURNS.get(map_name, 0.0)
+
+
+def percent_scale(map_name: str) -> float:
+    """100 for win rates (shown in %), 1 for return-based maps (shown in return units)."""
+    return 1.0 if mamujoco_maps.is_map(map_name) else 100.0
 
 
 def raw(values: Sequence[float], stat: str = "mean", ci: bool = False, n_boot: int = N_BOOT,

@@ -202,7 +202,8 @@ def _table1_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]
     extra = {}
     for m, lab in zip(METHODS, labels, strict=True):
         vals = ctx.values(row, m)
-        v, lo, hi = agg.normalized(vals, dvals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
+        v, lo, hi = agg.normalized(vals, dvals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot,
+                                   baseline=agg.random_score(row[1]))
         nrow[lab], drow[lab] = v, fmt_ci(v, lo, hi)
         if not dvals and vals:  # no baseline: the absolute win rate, marked, beats a dash
             raw, rlo, rhi = agg.raw(vals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
@@ -231,7 +232,10 @@ def _table1_notes(store: Store, ci: bool, n_boot: int) -> list[str]:
     return [f"Cells: 100 × {how} of the final win rate / the same statistic of the dense "
             "baseline (same algorithm and map). Final win rate = mean test win rate over the "
             f"last {'/'.join(map(str, window))} evaluations. Avg. = mean of the available "
-            "cells of the column.",
+            "cells of the column. Rows without a win condition (MA-MuJoCo) use the final test "
+            "return instead, normalised as 100 × (x − random) / (dense − random) with a random "
+            "policy's mean return (mast.envs.mamujoco_maps.RANDOM_RETURNS), since their returns "
+            "can be negative.",
             "Total Size and FLOPs: ratios to the dense model (summary.json)."]
 
 
@@ -260,13 +264,16 @@ def _mean_std(v: float, sd: float) -> str:
 
 
 def _table5_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]:
-    """One Table 5 row: raw win rate of Dense and each method, with std (or IQM CI)."""
+    """One Table 5 row: raw win rate (%) of Dense and each method, with std (or IQM CI); the
+    final return, unscaled, on maps without a win condition."""
     nrow, drow = _head(*row)
+    scale = agg.percent_scale(row[1])
     extra = {}
     for m, lab in zip([DENSE] + METHODS, labels, strict=True):
         vals = ctx.values(row, m)
-        v, lo, hi = agg.raw(vals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
-        sd = 100.0 * agg.std(vals)
+        v, lo, hi = (x * scale / 100.0 for x in agg.raw(vals, ctx.stat, ci=ctx.ci,
+                                                          n_boot=ctx.n_boot))
+        sd = scale * agg.std(vals)
         nrow[lab] = v
         drow[lab] = fmt_ci(v, lo, hi) if ctx.ci else _mean_std(v, sd)
         extra[f"{method_label(m)} std"] = sd
@@ -297,6 +304,9 @@ def build_table5(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> 
            else "mean ± sample std (ddof=1) over seeds")
     notes = [f"Raw final win rates (%), {how}; not normalized. Dense = the dense baseline of "
              "the same algorithm and map. Avg. = mean of the available cells (± mean of stds)."]
+    if any(agg.percent_scale(r[1]) == 1.0 for r in rows):
+        notes.append("MA-MuJoCo rows (no win condition): the final test return, in return units, "
+                     "not %.")
     title = "Table 5: final win rates (%) with standard deviations"
     return TableResult("table5", title,
                        pd.DataFrame(disp, columns=["Alg.", "Env.", "Sp."] + labels),

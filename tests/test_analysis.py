@@ -500,3 +500,28 @@ def test_table1_without_dense_shows_absolute_values_and_the_fill_in_command(tmp_
             in notes)
     assert ("python run.py -m algo=qmix env=smac env.map=3m method=tiny,static,set,rigl,rlx2 "
             "sparsity=0.85,0.9 seed=0,1 t_max=110000") in notes
+
+
+def test_return_rows_normalise_against_a_random_policy(tmp_path):
+    """Swimmer's returns are negative (its random policy drifts backwards): Table 1 normalises
+    return rows as (x − random) / (dense − random), and Table 5 prints them unscaled."""
+    from analysis.tables import build_table1, build_table5
+    from mast.envs.mamujoco_maps import RANDOM_RETURNS
+
+    res = tmp_path / "res"
+    for method, sp, seed, ret in [("dense", 0.0, 0, -10.0), ("dense", 0.0, 1, -20.0),
+                                  ("mast", 0.9, 0, -30.0), ("mast", 0.9, 1, -40.0)]:
+        rid = write_run(res, "comix", "ManySegmentSwimmer-10x2", method, sp, seed, 0.0)
+        summary = json.loads((res / rid / "summary.json").read_text())
+        summary.update(env="mamujoco", final_win_rate=None, final_return=ret)
+        (res / rid / "summary.json").write_text(json.dumps(summary))
+    random = RANDOM_RETURNS["ManySegmentSwimmer-10x2"]
+    t1 = build_table1(load_store(res)).numeric
+    row = t1[t1["Env."] == "ManySegmentSwimmer-10x2"].iloc[0]
+    mast_col = [c for c in t1.columns if c.startswith("MAST")][0]
+    # the plain ratio would call MAST (−35) 233% of dense (−15)
+    assert row[mast_col] == pytest.approx(100 * (-35 - random) / (-15 - random))
+    t5 = build_table5(load_store(res))
+    row5 = t5.numeric[t5.numeric["Env."] == "ManySegmentSwimmer-10x2"].iloc[0]
+    assert row5[[c for c in t5.numeric.columns if c.startswith("Dense")][0]] == pytest.approx(-15)
+    assert any("return units" in n for n in t5.footnotes)

@@ -22,6 +22,19 @@ EPISODE_LIMIT = 1000  # every scenario's Gymnasium TimeLimit
 
 SCENARIOS = tuple(sorted((*AGENT_CONFS, *SEGMENTED)))
 
+# Mean return of uniform random actions per paper map (`scripts/mamujoco_bench.py`, seed 0;
+# 48 episodes on Swimmer, 8 on the Humanoids): the zero of return-based Table 1 rows, which are
+# normalised as (x − random) / (dense − random) because these returns can be negative
+# (Swimmer's random policy drifts backwards), where x / dense means nothing.
+RANDOM_RETURNS: dict[str, float] = {"ManySegmentSwimmer-10x2": -44.6, "Humanoid-9|8": 105.0,
+                                    "HumanoidStandup-9|8": 32817.0}
+
+
+def is_map(name: str) -> bool:
+    """Whether a run's map name (`<scenario>-<agent_conf>`) is a Multi-Agent MuJoCo one."""
+    scenario, sep, conf = str(name).partition("-")
+    return bool(sep) and check_scenario(scenario, conf) is None
+
 
 def check_scenario(scenario: str, agent_conf: str) -> str | None:
     """None if mamujoco_v1 factorises `scenario` by `agent_conf`, else a one-line message."""
