@@ -125,6 +125,7 @@ class FACMACConfig(AlgoConfig):
     epsilon_finish: float = 0.05
     epsilon_anneal_env_steps: int = 50_000
     act_noise: float = 0.1  # continuous exploration σ (units of the half action range)
+    start_steps: int = 0  # continuous: uniform random env steps first (FACMAC MA-MuJoCo: 10000)
     operator_samples: int = 16  # continuous: candidate actions K for operators other than max
     operator_noise: float = 0.1  # continuous: σ of the K - 1 perturbed candidates
     target_update: str = "hard"  # hard (train.target_update_interval_episodes) | soft (τ each update)
@@ -383,13 +384,19 @@ def _validate_facmac(cfg: DictConfig) -> None:
     for key in ("actor_reg", "operator_noise", "epsilon_start", "epsilon_finish"):
         if key in a and a[key] < 0:
             raise ConfigError(f"algo.{key}={a[key]} must be >= 0")
-    if cfg.algo.name == "facmac" and a.get("seq_window_steps") is not None:
-        from mast.envs.env_maps import action_kind
+    if cfg.algo.name != "facmac":
+        return
+    from mast.envs.env_maps import action_kind
 
-        if action_kind(cfg.env.name) == "discrete":  # the RNN actor needs whole histories
-            raise ConfigError(f"algo.seq_window_steps={a.seq_window_steps} with algo=facmac on "
-                              f"env={cfg.env.name}: windows would restart the recurrent actor "
-                              "mid-episode; allowed: null (whole episodes)")
+    if a.get("start_steps", 0) > 0 and action_kind(cfg.env.name) == "discrete":
+        raise ConfigError(f"algo.start_steps={a.start_steps} with algo=facmac on env={cfg.env.name}:"
+                          " the uniform warm-up is for continuous actions (discrete FACMAC "
+                          "explores by algo.epsilon_start); allowed: 0")
+    # the RNN actor needs whole histories
+    if a.get("seq_window_steps") is not None and action_kind(cfg.env.name) == "discrete":
+        raise ConfigError(f"algo.seq_window_steps={a.seq_window_steps} with algo=facmac on "
+                          f"env={cfg.env.name}: windows would restart the recurrent actor "
+                          "mid-episode; allowed: null (whole episodes)")
 
 
 def _validate_env(cfg: DictConfig) -> None:

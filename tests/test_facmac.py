@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mast import targets as T
+from mast.config import ConfigError, validate
 from mast.envs import make_env
 from mast.experiment import Experiment
 from mast.learners import build_learner
@@ -165,7 +166,7 @@ def test_continuous_facmac_runs_on_mamujoco(tiny_cfg):
     exp = Experiment(tiny_cfg("+experiment=facmac_mamujoco", "env.episode_limit=10",
                               "algo.hidden_dim=32", "algo.operator_samples=4", "method=mast",
                               "t_max=200", "test_interval=100", "test_nepisode=2",
-                              "test_n_envs=2"))
+                              "test_n_envs=2", "algo.start_steps=100"))
     assert exp.run()["status"] == "finished"
     rows = [json.loads(x) for x in (exp.store.dir / "metrics.jsonl").read_text().splitlines()]
     assert any("train/actor_loss" in r for r in rows)
@@ -176,6 +177,12 @@ def test_continuous_facmac_runs_on_mamujoco(tiny_cfg):
     a, _ = learner.act(obs, None, learner.initial_policy_state(16), 1.0,
                        torch.Generator().manual_seed(0))
     assert ((a >= low - 1e-6) & (a <= high + 1e-6)).all()
+    # FACMAC's uniform warm-up: ∞ below start_steps, then the Gaussian σ
+    assert learner.exploration(99) == float("inf") and learner.exploration(100) == 0.1
+    u, _ = learner.act(obs, None, None, float("inf"), torch.Generator().manual_seed(0))
+    assert ((u >= low) & (u <= high)).all() and not torch.equal(u[0], u[1])
+    with pytest.raises(ConfigError, match="algo.start_steps=5 with algo=facmac on env=smax"):
+        validate(compose_cfg(["algo=facmac", "algo.start_steps=5"]))
 
 
 def test_mixer_slopes_are_the_mixers_partial_derivatives():

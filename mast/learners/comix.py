@@ -31,7 +31,7 @@ from mast import targets as T
 from mast.cem import CEMResult, cem_maximise
 from mast.envs.base import EnvSpec
 from mast.learners.base import QLearner, Widths
-from mast.modules.continuous import MLPQAgent
+from mast.modules.continuous import ActionBox, MLPQAgent, exploration_sigma
 from mast.registry import LEARNERS
 from mast.replay.episodes import EpisodeBatch
 
@@ -72,10 +72,9 @@ class COMIXLearner(QLearner):
             raise ValueError("algo=comix needs continuous actions (env=mamujoco); "
                              "use algo=qmix for discrete action spaces")
         super().__init__(_comix_train_settings(cfg), spec, device, widths, sparsity)
-        low, high = (torch.as_tensor(x, device=device) for x in spec.continuous.bounds())
-        self.dim_mask = torch.as_tensor(spec.continuous.dim_mask(), device=device)
-        self.center = (high + low) / 2
-        self.half = torch.where(self.dim_mask, (high - low) / 2, torch.ones_like(high))
+        self.box = ActionBox(spec, device)
+        self.dim_mask, self.normalise = self.box.dim_mask, self.box.normalise
+        self.to_env_units = self.box.to_env_units
         for p in self.target.parameters():
             p.requires_grad_(False)
 
@@ -86,14 +85,6 @@ class COMIXLearner(QLearner):
         agent = MLPQAgent(spec.obs_dim, spec.n_actions, spec.n_agents, hidden,
                           cfg.agent.share_params)
         return nn.ModuleDict({"agent": agent, "mixer": cls._mixer(cfg, spec, w)})
-
-    # --- actions: env units ↔ normalised [-1, 1] ---------------------------------------------
-    def normalise(self, actions: torch.Tensor) -> torch.Tensor:
-        """[..., n, U] env units → [-1, 1] (padded dims 0)."""
-        return (actions - self.center) / self.half * self.dim_mask
-
-    def to_env_units(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.center + x * self.half) * self.dim_mask
 
     def greedy(self, agent: nn.Module, obs: torch.Tensor,
                gen: torch.Generator | None = None) -> CEMResult:
@@ -112,13 +103,8 @@ class COMIXLearner(QLearner):
 
     # --- policy (the runner's interface) -----------------------------------------------------
     def exploration(self, t_env: int) -> float:
-        """Gaussian σ of the exploration noise (normalised units), constant as in FACMAC; ∞ for
-        the first `algo.start_steps` env steps, FACMAC's uniform random warm-up: without it
-        the replay holds only actions near the CEM argmax of a random network, and the critic
-        gets no data to learn how Q depends on the action (README, COMIX diagnosis)."""
-        if t_env < self.cfg.algo.start_steps:
-            return math.inf
-        return float(self.cfg.algo.act_noise)
+        """σ of the Gaussian exploration noise, ∞ during `algo.start_steps` (uniform warm-up)."""
+        return exploration_sigma(self.cfg.algo, t_env)
 
     def initial_policy_state(self, n_envs: int) -> None:
         return None  # feed-forward agent: no recurrent state
@@ -127,14 +113,11 @@ class COMIXLearner(QLearner):
     def act(self, obs: torch.Tensor, avail: torch.Tensor, state, explore: float,
             gen: torch.Generator) -> tuple[torch.Tensor, None]:
         """CEM greedy actions + N(0, explore²) noise, clipped; uniform over the bounds when
-        `explore` is ∞ (the warm-up); [N, n, U] env units on the cpu."""
+        `explore` is ∞ (the warm-up: no CEM); [N, n, U] env units on the cpu."""
         if math.isinf(explore):
-            x = torch.rand((*obs.shape[:2], self.dim_mask.shape[-1]), generator=gen) * 2 - 1
-            return self.to_env_units(x.to(self.device)).cpu(), None
+            return self.to_env_units(self.box.uniform(obs.shape[0], gen)).cpu(), None
         x = self.greedy(self.agent, obs.to(self.device), gen).best
-        if explore > 0:
-            x = (x + explore * torch.randn(x.shape, generator=gen).to(x.device)).clamp(-1, 1)
-        return self.to_env_units(x).cpu(), None
+        return self.to_env_units(self.box.perturb(x, explore, gen)).cpu(), None
 
     # --- targets and loss ----------------------------------------------------------------------
     def _operator(self, values: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,8 @@ branch on the action space:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,7 +26,7 @@ from torch import nn
 from mast.envs.base import EnvSpec
 from mast.modules.actors import MLPActor
 from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, unroll
-from mast.modules.continuous import MLPQAgent
+from mast.modules.continuous import ActionBox, MLPQAgent, exploration_sigma
 from mast.replay.episodes import EpisodeBatch
 from mast.runner import agent_inputs, batch_agent_inputs
 
@@ -135,21 +137,14 @@ class ContinuousHead:
 
     def __init__(self, cfg, spec: EnvSpec, device: torch.device):
         self.cfg, self.spec, self.device = cfg, spec, device
-        low, high = (torch.as_tensor(x, device=device) for x in spec.continuous.bounds())
-        self.dim_mask = torch.as_tensor(spec.continuous.dim_mask(), device=device)
-        self.center = (high + low) / 2
-        self.half = torch.where(self.dim_mask, (high - low) / 2, torch.ones_like(high))
+        self.box = ActionBox(spec, device)
+        self.dim_mask, self.normalise = self.box.dim_mask, self.box.normalise
+        self.to_env_units = self.box.to_env_units
 
     @staticmethod
     def build_actor(cfg, spec: EnvSpec, rnn_hidden: int, mlp_hidden: int) -> nn.Module:
         return MLPActor(spec.obs_dim, spec.n_actions, spec.n_agents, mlp_hidden,
                         cfg.agent.share_params)
-
-    def normalise(self, actions: torch.Tensor) -> torch.Tensor:
-        return (actions - self.center) / self.half * self.dim_mask
-
-    def to_env_units(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.center + x * self.half) * self.dim_mask
 
     def outputs(self, actor: nn.Module, batch: EpisodeBatch) -> torch.Tensor:
         """μ(o) [B, T+1, n, U] in [-1, 1], padded dims 0."""
@@ -176,19 +171,19 @@ class ContinuousHead:
 
     # --- policy --------------------------------------------------------------------------------
     def exploration(self, t_env: int) -> float:
-        """Gaussian σ (normalised units), constant as in FACMAC."""
-        return float(self.cfg.algo.act_noise)
+        """Gaussian σ (normalised units), constant as in FACMAC; ∞ during `algo.start_steps`."""
+        return exploration_sigma(self.cfg.algo, t_env)
 
     def initial_state(self, actor: nn.Module, n_envs: int) -> None:
         return None
 
     def act(self, actor: nn.Module, obs: torch.Tensor, avail: torch.Tensor, state,
             explore: float, gen: torch.Generator) -> tuple[torch.Tensor, None]:
+        """μ(o) + N(0, explore²) noise, clipped; uniform over the bounds when `explore` is ∞."""
+        if math.isinf(explore):
+            return self.to_env_units(self.box.uniform(obs.shape[0], gen)).cpu(), None
         x = actor(obs.to(self.device)) * self.dim_mask
-        if explore > 0:
-            noise = torch.randn(x.shape, generator=gen).to(x.device)
-            x = (x + explore * noise).clamp(-1, 1) * self.dim_mask
-        return self.to_env_units(x).cpu(), None
+        return self.to_env_units(self.box.perturb(x, explore, gen)).cpu(), None
 
     def policy_distance(self, actor: nn.Module, batch: EpisodeBatch) -> float:
         """Fraction of stored agent actions whose RMS distance per real dim from μ(o) exceeds

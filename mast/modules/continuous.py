@@ -1,4 +1,5 @@
-"""Networks over continuous actions: COMIX's per-agent Q_i(o_i, a_i) MLP.
+"""Networks over continuous actions: COMIX's per-agent Q_i(o_i, a_i) MLP, and the action box
+(bounds, normalisation, exploration) that COMIX and continuous FACMAC share.
 
 Why an MLP on (observation, action) rather than PyMARL's RNN with one output per action: with
 continuous actions there is no finite output layer to read a max from, so the network scores one
@@ -8,11 +9,51 @@ FACMAC's COMIX for Multi-Agent MuJoCo, it has two hidden layers of 400 and no re
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mast.envs.base import EnvSpec
 from mast.modules.agents import AgentLinear
+
+
+def exploration_sigma(algo_cfg, t_env: int) -> float:
+    """The exploration level of a continuous learner at t_env: the Gaussian σ `act_noise`
+    (constant, as FACMAC), or ∞ for the first `start_steps` env steps — FACMAC's uniform random
+    warm-up, which fills the replay with actions spread over the whole box, so a critic can
+    learn how Q depends on the action before the policy narrows them."""
+    return math.inf if t_env < algo_cfg.get("start_steps", 0) else float(algo_cfg.act_noise)
+
+
+class ActionBox:
+    """Per-agent action bounds [n, U] as tensors: env units ↔ normalised [-1, 1] (padded dims 0)."""
+
+    def __init__(self, spec: EnvSpec, device: torch.device):
+        low, high = (torch.as_tensor(x, device=device) for x in spec.continuous.bounds())
+        self.dim_mask = torch.as_tensor(spec.continuous.dim_mask(), device=device)
+        self.center = (high + low) / 2
+        self.half = torch.where(self.dim_mask, (high - low) / 2, torch.ones_like(high))
+
+    def normalise(self, actions: torch.Tensor) -> torch.Tensor:
+        """[..., n, U] env units → [-1, 1] (padded dims 0)."""
+        return (actions - self.center) / self.half * self.dim_mask
+
+    def to_env_units(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.center + x * self.half) * self.dim_mask
+
+    def uniform(self, n_envs: int, gen: torch.Generator) -> torch.Tensor:
+        """[n_envs, n, U] uniform over the box, normalised (padded dims 0), drawn from `gen`."""
+        x = torch.rand((n_envs, *self.dim_mask.shape), generator=gen) * 2 - 1
+        return x.to(self.dim_mask.device) * self.dim_mask
+
+    def perturb(self, x: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Tensor:
+        """x + N(0, σ²) noise from `gen`, clipped to the box (normalised units)."""
+        if sigma <= 0:
+            return x
+        noise = torch.randn(x.shape, generator=gen).to(x.device)
+        return (x + sigma * noise).clamp(-1, 1) * self.dim_mask
 
 
 class MLPQAgent(nn.Module):
