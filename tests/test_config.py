@@ -123,7 +123,8 @@ def test_sparse_method_with_zero_sparsity_points_to_dense():
 def test_comix_swimmer_preset_trains_enough_to_evolve_and_track_targets():
     """The 2-hour COMIX preset's budget arithmetic (Swimmer episodes are always 1000 steps):
     RigL must get several topology updates before its cut-off and the τ targets must forget
-    most of their initialisation — the two things an earlier plan (≈245 updates) silently lost."""
+    most of their initialisation — the two things an earlier plan (≈245 updates) silently lost —
+    without tracking faster than FACMAC's τ per update."""
     cfg = compose_cfg(["+experiment=comix_swimmer_2h_v2", "method=mast"], tiny=False)
     validate(cfg)
     assert (cfg.algo.name, cfg.env.scenario, cfg.env.agent_conf) == ("comix", "ManySegmentSwimmer", "10x2")
@@ -132,9 +133,7 @@ def test_comix_swimmer_preset_trains_enough_to_evolve_and_track_targets():
     topology_updates = cfg.method.end_fraction * updates / cfg.method.update_interval_episodes
     assert topology_updates >= 10
     assert (1 - cfg.algo.target_tau) ** updates < 0.05
-    # the soft target trails the data by FACMAC's ≈1000 env steps (τ 0.001 per env step)
-    env_steps_per_update = 1000 / cfg.train.updates_per_episode
-    assert 900 < env_steps_per_update / cfg.algo.target_tau < 1100
+    assert cfg.algo.target_tau <= 0.001  # FACMAC's τ per update (12× that diverged: README)
     assert cfg.final_window * cfg.test_interval <= 0.25 * cfg.t_max
     assert cfg.algo.start_steps >= 10_000  # FACMAC's uniform warm-up
     # FACMAC's 100 transitions per update, and the dual buffer's batch adds up to it
