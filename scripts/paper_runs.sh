@@ -65,8 +65,10 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
   # (conf/experiment/comix_swimmer_2h_v2.yaml: 200k steps, uniform warm-up, cheaper CEM,
   # 80 updates of 100 transitions per episode)
   echo "=== $(date -u +%FT%TZ) comix_swimmer_2h_v2"
+  # checkpoints every 2 rollouts with the replay (≈100 MB): a 200k-step run resumes exactly
   $PY run.py -m +experiment=comix_swimmer_2h_v2 sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static \
-    $COMMON || echo "=== sweep exited with status $?; continuing"
+    ${COMMON/checkpoint_interval=50000/checkpoint_interval=16000 save_buffer=true} \
+    || echo "=== sweep exited with status $?; continuing"
 }
 
 stages=("$@")
