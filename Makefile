@@ -24,9 +24,10 @@ run: install
 
 # One BLAS/OpenMP thread: the tests' networks are tiny, and with two threads on two cores every
 # parallel region spin-waits whenever another process holds a core (the suite took 35 min
-# instead of 12 with one training job beside it).
+# instead of 12 with one training job beside it). The 15 slowest tests are listed at the end, to
+# keep the suite inside CI's budget (~10 min on 2 cores).
 test: install
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q --durations=15
 
 test-all: install
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -m ''
