@@ -20,7 +20,8 @@ from mast.replay.episodes import Episode
 
 class Policy(Protocol):
     """What a learner gives the runner. `explore` is the learner's exploration level
-    (`exploration(t_env)`: ε for discrete Q-learners, the Gaussian σ for COMIX); 0 = greedy."""
+    (`exploration(t_env)`: ε for discrete Q-learners, the Gaussian σ for COMIX); 0 = greedy,
+    ∞ = uniform over the action box (continuous learners' warm-up, `algo.start_steps`)."""
 
     def initial_policy_state(self, n_envs: int) -> Any:
         """Recurrent state at the start of n_envs episodes (hidden states, last actions…)."""

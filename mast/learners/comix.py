@@ -3,7 +3,8 @@
 Networks (one ModuleDict, so masks, RigL and accounting see them by name): `agent` = shared
 Q_i(o_i, a_i) MLP (2 × 400, agent id in the input), `mixer` = QMIX. Greedy actions come from
 CEM (`mast.cem`) on each agent's Q_i; exploration adds Gaussian noise σ = `algo.act_noise` (in
-units of the half action range) and clips to the bounds. Targets: CEM on the *target* agent at
+units of the half action range) and clips to the bounds, after `algo.start_steps` env steps of
+uniform random actions (FACMAC's warm-up). Targets: CEM on the *target* agent at
 o_{t+1} (FACMAC: the target controller picks the bootstrap actions), target mixer, hybrid TD(λ)
 through `QLearner.td_targets`; soft (Polyak) target updates with τ = `algo.target_tau` after
 every update, as FACMAC (`algo.target_update=hard` restores the periodic copy).
