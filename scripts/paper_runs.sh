@@ -32,6 +32,12 @@ table1() {  # issue 13: Table 1 rows, seed-major so every row has a seed early
   done
 }
 
+diag2s3z() {  # issue 13's investigation of QMIX 2s3z, where MAST at 95% reached 61.5% of dense
+  # on seed 0: which component costs it (T0 / TD(λ), Soft Mellowmax) and whether it is the level
+  sweep algo=qmix env.map=2s3z sparsity=0.95 seed=0 method=mast ablation=no_hybrid_td,no_soft_mellowmax
+  sweep algo=qmix env.map=2s3z sparsity=0.9 seed=0 method=mast,rigl
+}
+
 facmac() {  # issue 15: MAST-FACMAC on SMAX 3m (Fig. 18). Soft Mellowmax in Q_tot units
   # (README "MAST-FACMAC: where the operator's bias comes from"); the max-operator rows ignore it
   sweep algo=facmac env.map=3m sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static \
@@ -72,8 +78,8 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
 }
 
 stages=("$@")
-[[ ${#stages[@]} -eq 0 ]] && stages=(facmac table1 qmix3m tickets per_agent critical comix)
+[[ ${#stages[@]} -eq 0 ]] && stages=(facmac table1 diag2s3z qmix3m tickets per_agent critical comix)
 for s in "${stages[@]}"; do
-  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 qmix3m tickets per_agent critical" >&2; exit 2; }
+  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 diag2s3z qmix3m tickets per_agent critical" >&2; exit 2; }
 done
 for s in "${stages[@]}"; do "$s"; done
