@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .figures import Index, _curves, _load_masks, _save, _slug, draw_band, style  # noqa: E402
-from .select import DENSE, algo_label, pct  # noqa: E402
+from .select import BASELINE_ABLATIONS, DENSE, algo_label, budget, pct  # noqa: E402
 from .store import Store  # noqa: E402
 
 SEC_TICKETS = "Tickets: winning, random and cheating (Fig. 10)"
@@ -52,48 +52,63 @@ def _source_method(store: Store, mask_from: str) -> str:
 
 
 def _ticket_groups(store: Store) -> dict[tuple, dict[str, list[str]]]:
-    """(algo, map, sparsity) → group label → run ids, for cells that have ticket runs."""
+    """(algo, map, sparsity, t_max) → group label → run ids, for cells that have ticket runs.
+
+    The comparison runs (cheating = MAST, random = static, dense) must share the tickets' budget,
+    agent sharing and the baseline ablation: a store usually holds a 400k and a 1M sweep of
+    the same map, and their curves must not be averaged together."""
     fin = store.finished()
+    fin = fin[fin["ablation"].astype(str).isin(BASELINE_ABLATIONS)]
     groups: dict = defaultdict(lambda: defaultdict(list))
+    share: dict[tuple, set] = defaultdict(set)
+
+    def cell_of(r) -> tuple:
+        return (r.algo, r.map, float(r.sparsity), r.t_max)
+
     for r in fin.itertuples():
-        cell = (r.algo, r.map, float(r.sparsity))
         if r.method == "ticket":
             src = _cfg(store, r.run_id, "method.mask_from")
             label = ("random ticket" if src == "random" else
                      f"winning ticket ({_source_method(store, src)})")
-            groups[cell][label].append(r.run_id)
+            groups[cell_of(r)][label].append(r.run_id)
+            share[cell_of(r)].add(_cfg(store, r.run_id, "agent.share_params"))
     for r in fin.itertuples():
-        cell = (r.algo, r.map, float(r.sparsity))
-        if r.method == "mast" and (r.algo, r.map, float(r.sparsity)) in groups:
+        cell = cell_of(r)
+        if cell not in groups or _cfg(store, r.run_id, "agent.share_params") not in share[cell]:
+            continue
+        if r.method == "mast":
             groups[cell]["cheating ticket (mast)"].append(r.run_id)
-        elif r.method == "static" and cell in groups:
+        elif r.method == "static":
             groups[cell]["random ticket (static)"].append(r.run_id)
-    for (algo, mp, sp) in list(groups):
-        dense = fin[(fin["algo"] == algo) & (fin["map"] == mp) & (fin["method"] == DENSE)]
+    for (algo, mp, sp, t_max) in list(groups):
+        dense = fin[(fin["algo"] == algo) & (fin["map"] == mp) & (fin["method"] == DENSE)
+                    & (fin["t_max"] == t_max)]
         if len(dense):
-            groups[(algo, mp, sp)][DENSE] = dense["run_id"].tolist()
+            groups[(algo, mp, sp, t_max)][DENSE] = dense["run_id"].tolist()
     return groups
 
 
 def _save_curves(fig, ax, out: Path, idx: Index, cell: tuple, stem: str, section: str) -> None:
-    """Style and save a win-rate-vs-steps figure of one (algo, map, sparsity) cell."""
-    algo, mp, sp = cell
+    """Style and save a win-rate-vs-steps figure of one (algo, map, sparsity, t_max) cell."""
+    algo, mp, sp, t_max = cell
     style(ax, 7, xlabel="environment steps (t_env)", ylabel="test win rate (%)",
-          title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}: {section.split(' (')[0]}")
-    _save(fig, out, _slug(stem, algo, mp, "sp" + pct(sp).rstrip("%")), idx, section,
-          f"{algo_label(algo)} {mp} {pct(sp)}: mean ± std over seeds")
+          title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}, {budget(t_max)} steps: "
+                f"{section.split(' (')[0]}")
+    _save(fig, out, _slug(stem, algo, mp, "sp" + pct(sp).rstrip("%"), budget(t_max)), idx,
+          section, f"{algo_label(algo)} {mp} {pct(sp)}, {budget(t_max)} steps: "
+                   "mean ± std over seeds")
 
 
 def ticket_figures(store: Store, out: Path, idx: Index) -> None:
     made = 0
-    for (algo, mp, sp), groups in sorted(_ticket_groups(store).items()):
+    for cell, groups in sorted(_ticket_groups(store).items(), key=lambda kv: str(kv[0])):
         fig, ax = plt.subplots(figsize=(6, 4))
         for label in sorted(groups, key=lambda g: (g == DENSE, g)):
             color, ls = TICKET_STYLE.get(label.split(" ")[0], ("gray", "-"))
             if "rigl" in label:
                 color = "tab:olive"
             draw_band(ax, _curves(store, groups[label], "test_win_rate"), label, color, ls)
-        _save_curves(fig, ax, out, idx, (algo, mp, sp), "tickets", SEC_TICKETS)
+        _save_curves(fig, ax, out, idx, cell, "tickets", SEC_TICKETS)
         made += 1
     if not made:
         idx.notes.append("Ticket figure skipped: no finished method=ticket run.")
@@ -148,7 +163,8 @@ def pattern_figures(store: Store, out: Path, idx: Index) -> None:
     runs = _per_agent_runs(store)
     runs = runs[runs["method"] != DENSE]
     made = 0
-    for (algo, mp, sp), g in runs.groupby(["algo", "map", "sparsity"]):
+    for (algo, mp, sp, t_max), g in runs.groupby(["algo", "map", "sparsity", "t_max"],
+                                                 dropna=False):
         by: dict[str, list[str]] = defaultdict(list)
         for rid in g["run_id"]:
             by[_pattern_label(store, rid)].append(rid)
@@ -158,7 +174,7 @@ def pattern_figures(store: Store, out: Path, idx: Index) -> None:
         for i, label in enumerate(sorted(by, key=lambda k: (not k.startswith("adaptive"), k))):
             draw_band(ax, _curves(store, by[label], "test_win_rate"), label,
                       "tab:red" if label.startswith("adaptive") else f"C{i}")
-        _save_curves(fig, ax, out, idx, (algo, mp, sp), "unit_density", SEC_PATTERNS)
+        _save_curves(fig, ax, out, idx, (algo, mp, sp, t_max), "unit_density", SEC_PATTERNS)
         made += 1
     if not made:
         idx.notes.append("Adaptive vs manual figure skipped: needs per-agent runs of one "

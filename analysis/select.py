@@ -201,6 +201,17 @@ def pct(s: float) -> str:
     return f"{v:.0f}%" if abs(v - round(v)) < 1e-6 else f"{v:.1f}%"
 
 
+def budget(t_max) -> str:
+    """400000 -> '400k', 1000000 -> '1M' (figure titles and file names)."""
+    if t_max is None or pd.isna(t_max):
+        return "?"
+    t = int(t_max)
+    for div, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if t >= div and t % (div // 10) == 0:
+            return f"{t / div:g}{suffix}"
+    return str(t)
+
+
 def unfinished_note(store: Store) -> str | None:
     """Footnote on runs that do not count (status other than finished)."""
     un = store.unfinished()

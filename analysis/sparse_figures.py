@@ -25,8 +25,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .aggregate import percent_scale  # noqa: E402
 from .figures import COLORS, Index, _ordered_methods, _save, _slug, style  # noqa: E402
-from .select import algo_label, method_label, order_maps, pct, sparse_cells, values_of  # noqa: E402
+from .select import (  # noqa: E402
+    BASELINE_ABLATIONS,
+    algo_label,
+    budget,
+    method_label,
+    order_maps,
+    pct,
+    sparse_cells,
+    values_of,
+)
 from .store import Store  # noqa: E402
 
 TOLERANCE = 0.03
@@ -111,39 +121,57 @@ def _frontier(xs: list[float], ys: list[float]) -> tuple[list[float], list[float
     return fx, fy
 
 
+def frontier_cells(store: Store, mp: str) -> dict[tuple, list[tuple[float, float]]]:
+    """(algo, method, sparsity, t_max, ablation) → [(cumulative training FLOPs, final score)]
+    of the finished runs on one map that log FLOPs."""
+    fin = store.finished()
+    cells: dict = defaultdict(list)
+    for r in fin[fin["map"] == mp].itertuples():
+        f = _final_flops(store, r.run_id)
+        if f is not None and f > 0 and not np.isnan(r.final_win_rate):
+            cells[(r.algo, r.method, float(r.sparsity), r.t_max, str(r.ablation))].append(
+                (f, r.final_win_rate))
+    return cells
+
+
 def flops_frontier(store: Store, out: Path, idx: Index) -> None:
-    """One figure per map: every (algo, method, sparsity) cell's mean final win rate vs its mean
-    cumulative training FLOPs, error bars over seeds, and the Pareto frontier."""
+    """One figure per map: every training configuration's mean final score vs its mean
+    cumulative training FLOPs, error bars over seeds, and the Pareto frontier.
+
+    A configuration is (algo, method, sparsity, budget, ablation): a 400k and a 1M sweep of one
+    cell are two points of the frontier, not one average."""
     fin = store.finished()
     made = 0
     for mp in order_maps(fin["map"].unique()):
-        cells: dict = defaultdict(list)
-        for r in fin[fin["map"] == mp].itertuples():
-            f = _final_flops(store, r.run_id)
-            if f is not None and f > 0 and not np.isnan(r.final_win_rate):
-                cells[(r.algo, r.method, float(r.sparsity))].append((f, r.final_win_rate))
+        cells = frontier_cells(store, mp)
         if not cells:
             continue
+        scale = percent_scale(mp)
+        several_budgets = len({k[3] for k in cells}) > 1
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         xs, ys, seen = [], [], set()
-        for (algo, m, sp), pts in sorted(cells.items()):
+        for (algo, m, sp, t_max, abl), pts in sorted(cells.items(), key=lambda kv: str(kv[0])):
             f, w = np.array(pts).T
-            x, y = float(f.mean()), float(100 * w.mean())
+            x, y = float(f.mean()), float(scale * w.mean())
             lab = f"{algo_label(algo)} {method_label(m)}"
-            ax.errorbar(x, y, yerr=100 * w.std(), xerr=f.std(), color=COLORS.get(m),
+            ax.errorbar(x, y, yerr=scale * w.std(), xerr=f.std(), color=COLORS.get(m),
                         marker=MARKERS.get(algo, "o"), capsize=2,
                         label=None if lab in seen else lab)
             seen.add(lab)
-            ax.annotate(pct(sp), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            note = pct(sp) + (f" {budget(t_max)}" if several_budgets else "")
+            note += "" if abl in BASELINE_ABLATIONS else f" {abl}"
+            ax.annotate(note, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
             xs.append(x)
             ys.append(y)
         ax.step(*_frontier(xs, ys), where="post", color="gray", lw=1, label="frontier")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels collided
+        score = "final win rate (%)" if scale == 100.0 else "final test return"
         style(ax, 6, xlabel="cumulative training FLOPs (sparse/flops_spent)",
-              ylabel="final win rate (%)", title=f"{mp}: win rate vs training FLOPs")
+              ylabel=score, title=f"{mp}: {score.split(' (')[0]} vs training FLOPs")
         _save(fig, out, _slug("flops_frontier", mp), idx, SEC_FLOPS,
-              f"{mp}: mean ± std over seeds; labels = sparsity; gray = Pareto frontier")
+              f"{mp}: mean ± std over seeds; labels = sparsity"
+              f"{', budget' if several_budgets else ''}; gray = Pareto frontier")
         made += 1
     if not made:
         idx.notes.append(f"FLOPs frontier skipped: no finished run logs `{FLOPS_KEY}`.")

@@ -21,19 +21,20 @@ WIN = {("mast", 0.5): 0.9, ("mast", 0.8): 0.89, ("mast", 0.9): 0.88, ("mast", 0.
 
 def write_run(root: Path, rid: str, method: str, sp: float, seed: int, final: float,
               mp: str = "3m", method_cfg: dict | None = None, share: bool = True,
-              masks: dict | None = None) -> Path:
+              masks: dict | None = None, t_max: int = 1000, ablation: str = "none") -> Path:
     d = root / rid
     d.mkdir(parents=True)
     cfg = {"algo": {"name": "qmix"}, "env": {"name": "smax", "map": mp},
            "method": {"name": method, "mask_from": None, "unit_density": None,
                       **(method_cfg or {})},
-           "agent": {"share_params": share}, "ablation": {"name": "none"}, "sparsity": sp,
-           "seed": seed, "t_max": 1000}
+           "agent": {"share_params": share}, "ablation": {"name": ablation}, "sparsity": sp,
+           "seed": seed, "t_max": t_max}
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     (d / "manifest.json").write_text(json.dumps({"run_id": rid, "status": "finished"}))
     (d / "summary.json").write_text(json.dumps({
         "run_id": rid, "algo": "qmix", "env": "smax", "map": mp, "method": method,
         "sparsity": 0.0 if method == "dense" else sp, "seed": seed, "status": "finished",
+        "t_max": t_max, "ablation": ablation,
         "final_win_rate": final, "final_window": 2, "n_evals": 6}))
     flops_per_step = 1e6 * (1 - (0.0 if method == "dense" else sp))
     with open(d / "metrics.jsonl", "w") as f:
@@ -88,7 +89,7 @@ def test_sparse_report(tmp_path):
     assert p.returncode == 0, p.stderr
     figs = {f.name for f in (out / "figures").glob("*.png")}
     assert {"critical_qmix_3m.png", "flops_frontier_3m.png", "critical_x.png",
-            "tickets_qmix_3m_sp90.png", "unit_density_qmix_2s3z_sp90.png"} <= figs
+            "tickets_qmix_3m_sp90_1k.png", "unit_density_qmix_2s3z_sp90_1k.png"} <= figs
     assert sum(f.startswith("agent_masks_") for f in figs) == 4
     table = (out / "critical_sparsity.md").read_text()
     assert "| QMIX | 3m | MAST | 90% | 90.0% |" in table
@@ -96,3 +97,39 @@ def test_sparse_report(tmp_path):
     index = (out / "sparse.md").read_text()
     assert "winning ticket" not in index or "Tickets" in index
     assert "critical sparsity 50%" in index
+
+
+def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
+    """A store with a 1k and a 2k sweep of one cell (and a MAST ablation): the ticket figure's
+    comparison runs come from the tickets' own budget, and the frontier has one point per
+    budget, not an average of both."""
+    from analysis.agent_figures import _ticket_groups
+    from analysis.figures import Index
+    from analysis.sparse_figures import flops_frontier, frontier_cells
+    from analysis.store import load_store
+
+    for seed in (0, 1):
+        write_run(tmp_path, f"dense-s{seed}", "dense", 0.9, seed, DENSE_WIN)
+        write_run(tmp_path, f"mast-s{seed}", "mast", 0.9, seed, 0.8)
+        write_run(tmp_path, f"tick-s{seed}", "ticket", 0.9, seed, 0.7,
+                  method_cfg={"mask_from": str(tmp_path / "mast-s0")})
+        write_run(tmp_path, f"dense2k-s{seed}", "dense", 0.9, seed, 0.95, t_max=2000)
+        write_run(tmp_path, f"mast2k-s{seed}", "mast", 0.9, seed, 0.9, t_max=2000)
+        write_run(tmp_path, f"mast-nosm-s{seed}", "mast", 0.9, seed, 0.5,
+                  ablation="no_soft_mellowmax")
+    store = load_store(tmp_path)
+    groups = _ticket_groups(store)
+    assert list(groups) == [("qmix", "3m", 0.9, 1000)]
+    g = groups[("qmix", "3m", 0.9, 1000)]
+    assert sorted(g["cheating ticket (mast)"]) == ["mast-s0", "mast-s1"]
+    assert sorted(g["dense"]) == ["dense-s0", "dense-s1"]
+    assert sorted(g["winning ticket (mast)"]) == ["tick-s0", "tick-s1"]
+
+    cells = frontier_cells(store, "3m")
+    assert len(cells) == 6  # dense 1k/2k, MAST 1k/2k, the ablation, the ticket
+    assert [w for _, w in cells[("qmix", "mast", 0.9, 1000, "none")]] == [0.8, 0.8]
+    assert [w for _, w in cells[("qmix", "mast", 0.9, 2000, "none")]] == [0.9, 0.9]
+    idx = Index()
+    flops_frontier(store, tmp_path / "out", idx)
+    [(caption, _)] = idx.sections["Final win rate vs training FLOPs (frontier per map)"]
+    assert "budget" in caption
