@@ -45,7 +45,7 @@ def main() -> None:
         learner.exploration(0), cfg.train.gamma)
     b = collate(episodes)
     returns = T.discounted_returns(b.reward, b.mask, cfg.train.gamma)
-    q = learner.agent(b.obs[:, :-1], learner.normalise(b.actions))  # [B, T, n]
+    q = learner.agent(b.obs[:, :-1], learner.box.normalise(b.actions))  # [B, T, n]
     q_tot = learner.nets["mixer"](q, b.state[:, :-1])
     print(f"checkpoint t_env {state['counters']['t_env']}, {len(episodes)} episodes, "
           f"return {stats.return_mean:.1f}, reward per step {float(b.reward.mean()):.3f}")

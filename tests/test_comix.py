@@ -126,7 +126,7 @@ def test_policy_distance_for_continuous_actions(tiny_cfg):
     obs = torch.randn(1, 9, spec.n_agents, spec.obs_dim).numpy()
     greedy = learner.greedy(learner.agent, torch.from_numpy(obs[0, :8]),
                             torch.Generator().manual_seed(0)).best
-    stored = learner.to_env_units(greedy).numpy()[None]
+    stored = learner.box.to_env_units(greedy).numpy()[None]
     avail = np.broadcast_to(spec.continuous.dim_mask(), (9, spec.n_agents, 2))
 
     def episode(actions):

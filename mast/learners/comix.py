@@ -22,7 +22,6 @@ on the target network). The optimiser settings are COMIX's own (`algo.lr`, `algo
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 from omegaconf import open_dict
@@ -74,8 +73,6 @@ class COMIXLearner(QLearner):
                              "use algo=qmix for discrete action spaces")
         super().__init__(_comix_train_settings(cfg), spec, device, widths, sparsity)
         self.box = ActionBox(spec, device)
-        self.dim_mask, self.normalise = self.box.dim_mask, self.box.normalise
-        self.to_env_units = self.box.to_env_units
         for p in self.target.parameters():
             p.requires_grad_(False)
 
@@ -94,7 +91,7 @@ class COMIXLearner(QLearner):
         rows = max(1, CEM_CHUNK_ELEMENTS // (a.cem_samples * self.spec.n_agents))
         parts = []
         for o in obs.split(rows):
-            mask = self.dim_mask.expand(o.shape[0], *self.dim_mask.shape)
+            mask = self.box.dim_mask.expand(o.shape[0], *self.box.dim_mask.shape)
             parts.append(cem_maximise(lambda x, o=o: agent(o, x), mask, a.cem_samples,
                                       a.cem_elites, a.cem_iterations, gen))
         if len(parts) == 1:
@@ -115,10 +112,8 @@ class COMIXLearner(QLearner):
             gen: torch.Generator) -> tuple[torch.Tensor, None]:
         """CEM greedy actions + N(0, explore²) noise, clipped; uniform over the bounds when
         `explore` is ∞ (the warm-up: no CEM); [N, n, U] env units on the cpu."""
-        if math.isinf(explore):
-            return self.to_env_units(self.box.uniform(obs.shape[0], gen)).cpu(), None
-        x = self.greedy(self.agent, obs.to(self.device), gen).best
-        return self.to_env_units(self.box.perturb(x, explore, gen)).cpu(), None
+        return self.box.explore(lambda: self.greedy(self.agent, obs.to(self.device), gen).best,
+                                obs.shape[0], explore, gen), None
 
     # --- targets and loss ----------------------------------------------------------------------
     def _operator(self, values: torch.Tensor) -> torch.Tensor:
@@ -138,7 +133,7 @@ class COMIXLearner(QLearner):
         return self.target["mixer"](per_agent, state)
 
     def q_tot_and_targets(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.agent(batch.obs[:, :-1], self.normalise(batch.actions))  # [B, T, n]
+        q = self.agent(batch.obs[:, :-1], self.box.normalise(batch.actions))  # [B, T, n]
         q_tot = self.nets["mixer"](q, batch.state[:, :-1])
         return q_tot, self.td_targets(batch, self.bootstrap_values(batch), t_env)
 
@@ -165,7 +160,7 @@ class COMIXLearner(QLearner):
     @torch.no_grad()
     def q_estimate(self, batch: EpisodeBatch) -> float:
         """Mean target Q_tot of the first step's taken actions (Fig. 5b diagnostic)."""
-        q = self.target["agent"](batch.obs[:, 0], self.normalise(batch.actions[:, 0]))
+        q = self.target["agent"](batch.obs[:, 0], self.box.normalise(batch.actions[:, 0]))
         return float(self.target["mixer"](q, batch.state[:, 0]).mean())
 
     @torch.no_grad()
@@ -178,5 +173,5 @@ class COMIXLearner(QLearner):
         keep = torch.linspace(0, len(obs) - 1, min(len(obs), self.cfg.algo.policy_distance_max_rows))
         obs, acts = obs[keep.long()], acts[keep.long()]
         greedy = self.greedy(self.agent, obs, torch.Generator().manual_seed(0)).best
-        sq = ((self.normalise(acts) - greedy) ** 2).sum(-1) / self.dim_mask.sum(-1)
+        sq = ((self.box.normalise(acts) - greedy) ** 2).sum(-1) / self.box.dim_mask.sum(-1)
         return float((sq.sqrt() > self.cfg.algo.policy_distance_tol).float().mean())

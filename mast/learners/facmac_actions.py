@@ -17,8 +17,6 @@ branch on the action space:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -138,8 +136,6 @@ class ContinuousHead:
     def __init__(self, cfg, spec: EnvSpec, device: torch.device):
         self.cfg, self.spec, self.device = cfg, spec, device
         self.box = ActionBox(spec, device)
-        self.dim_mask, self.normalise = self.box.dim_mask, self.box.normalise
-        self.to_env_units = self.box.to_env_units
 
     @staticmethod
     def build_actor(cfg, spec: EnvSpec, rnn_hidden: int, mlp_hidden: int) -> nn.Module:
@@ -148,10 +144,10 @@ class ContinuousHead:
 
     def outputs(self, actor: nn.Module, batch: EpisodeBatch) -> torch.Tensor:
         """μ(o) [B, T+1, n, U] in [-1, 1], padded dims 0."""
-        return actor(batch.obs) * self.dim_mask
+        return actor(batch.obs) * self.box.dim_mask
 
     def taken(self, batch: EpisodeBatch) -> torch.Tensor:
-        return self.normalise(batch.actions)
+        return self.box.normalise(batch.actions)
 
     def greedy(self, out: torch.Tensor) -> torch.Tensor:
         return out
@@ -166,7 +162,7 @@ class ContinuousHead:
         a = self.cfg.algo
         noise = a.operator_noise * torch.randn((a.operator_samples - 1, *out.shape),
                                                device=out.device)
-        noisy = (out.unsqueeze(0) + noise).clamp(-1, 1) * self.dim_mask
+        noisy = (out.unsqueeze(0) + noise).clamp(-1, 1) * self.box.dim_mask
         return critic(obs, torch.cat([out.unsqueeze(0), noisy])).movedim(0, -1), None
 
     # --- policy --------------------------------------------------------------------------------
@@ -180,17 +176,15 @@ class ContinuousHead:
     def act(self, actor: nn.Module, obs: torch.Tensor, avail: torch.Tensor, state,
             explore: float, gen: torch.Generator) -> tuple[torch.Tensor, None]:
         """μ(o) + N(0, explore²) noise, clipped; uniform over the bounds when `explore` is ∞."""
-        if math.isinf(explore):
-            return self.to_env_units(self.box.uniform(obs.shape[0], gen)).cpu(), None
-        x = actor(obs.to(self.device)) * self.dim_mask
-        return self.to_env_units(self.box.perturb(x, explore, gen)).cpu(), None
+        return self.box.explore(lambda: actor(obs.to(self.device)) * self.box.dim_mask,
+                                obs.shape[0], explore, gen), None
 
     def policy_distance(self, actor: nn.Module, batch: EpisodeBatch) -> float:
         """Fraction of stored agent actions whose RMS distance per real dim from μ(o) exceeds
         `algo.policy_distance_tol` (normalised units), over real steps."""
         valid = batch.mask.bool()
         mu = self.outputs(actor, batch)[:, :-1][valid]
-        sq = ((self.normalise(batch.actions[valid]) - mu) ** 2).sum(-1) / self.dim_mask.sum(-1)
+        sq = ((self.box.normalise(batch.actions[valid]) - mu) ** 2).sum(-1) / self.box.dim_mask.sum(-1)
         return float((sq.sqrt() > self.cfg.algo.policy_distance_tol).float().mean())
 
 

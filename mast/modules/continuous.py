@@ -10,6 +10,7 @@ FACMAC's COMIX for Multi-Agent MuJoCo, it has two hidden layers of 400 and no re
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,14 @@ class ActionBox:
         """[n_envs, n, U] uniform over the box, normalised (padded dims 0), drawn from `gen`."""
         x = torch.rand((n_envs, *self.dim_mask.shape), generator=gen) * 2 - 1
         return x.to(self.dim_mask.device) * self.dim_mask
+
+    def explore(self, greedy: Callable[[], torch.Tensor], n_envs: int, sigma: float,
+                gen: torch.Generator) -> torch.Tensor:
+        """The acting rule both continuous learners share: uniform over the box while σ = ∞ (the
+        warm-up; `greedy` is not called, so COMIX skips CEM), else greedy() + N(0, σ²) noise,
+        clipped; [n_envs, n, U] env units on the cpu."""
+        x = self.uniform(n_envs, gen) if math.isinf(sigma) else self.perturb(greedy(), sigma, gen)
+        return self.to_env_units(x).cpu()
 
     def perturb(self, x: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Tensor:
         """x + N(0, σ²) noise from `gen`, clipped to the box (normalised units)."""
