@@ -126,11 +126,17 @@ def test_packing_layout():
     assert pk.batch_sizes == [8, 6, 6, 4, 2]
     assert pk.index[:8].tolist() == [2, 3, 6, 7, 0, 1, 4, 5]  # step 0, longest rows first
     assert pk.index[-2:].tolist() == [34, 35]  # step 4: only the length-5 episode's agents
+    # one row per episode: the same grid as a packing of the episodes themselves
+    ep, direct = pk.per_episode(2), Packing.from_lengths(torch.tensor([3, 5, 1, 4]), 1, 6)
+    assert ep.batch_sizes == direct.batch_sizes and torch.equal(ep.prev, direct.prev)
 
 
-def test_packed_unroll_equals_reference_on_real_steps(recurrence):
+@pytest.mark.parametrize("share_params", [True, False], ids=["shared", "per_agent"])
+def test_packed_unroll_equals_reference_on_real_steps(recurrence, share_params):
+    """Packed (and unpacked) fast unroll = the step-by-step one on real steps, q and gradients;
+    per-agent stacked weights run one recurrence per agent column of the packed rows."""
     torch.manual_seed(0)
-    agent = RNNAgent(6, 4, 3, hidden=8)
+    agent = RNNAgent(6, 4, 3, hidden=8, share_params=share_params)
     lengths = torch.tensor([3, 6, 1, 4])
     x = torch.randn(4, 6, 3, 6)
     real = (torch.arange(6)[None, :] < lengths[:, None])[..., None, None].float()
@@ -151,6 +157,7 @@ CASES = [
     ("algo=qmix", "method=rigl"),
     ("algo=qmix", "method=mast"),
     ("algo=qmix", "method=dense", "agent.share_params=false"),
+    ("algo=qmix", "method=mast", "agent.share_params=false"),
     ("algo=wqmix", "method=dense"),
     ("algo=wqmix", "method=rigl", "algo.weighting=cw"),
     ("algo=res", "method=mast"),

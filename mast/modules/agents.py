@@ -151,6 +151,14 @@ class Packing(NamedTuple):
         bf = (row // repeat) * (steps * repeat) + t * repeat + row % repeat
         return cls(t * len(lens) + row, batch_sizes, prev, steps, len(lens), bf)
 
+    def per_episode(self, repeat: int) -> Packing:
+        """The same grid with one row per episode, for a packing built with `repeat` rows (agents)
+        per episode: an episode's rows are consecutive and alive together (the sort is stable),
+        so the packed rows [P] are [P / repeat, repeat] and each agent's rows are one column."""
+        prev = None if self.prev is None else self.prev[::repeat] // repeat
+        return Packing(None, [s // repeat for s in self.batch_sizes], prev, self.steps,
+                       self.rows // repeat)
+
 
 class EpisodeInputs(NamedTuple):
     """Agent inputs of an episode batch, x [B, T, n_agents, in], and the packing of its real
@@ -165,10 +173,10 @@ def unroll(agent: RNNAgent, inputs: torch.Tensor | EpisodeInputs) -> torch.Tenso
 
     Shared weights: time-major and packed (with `EpisodeInputs.packing`, padded steps are never
     computed and their q is 0), every matmul that does not depend on h runs once over all steps,
-    and the recurrence is `gru_sequence`. Per-agent stacked weights take `unroll_reference`."""
+    and the recurrence is `gru_sequence`. Per-agent stacked weights ([n, out, in]) take the same
+    path with the packed rows viewed as [P / n, n] (agents consecutive): the layers that do not
+    depend on h are grouped matmuls, and the recurrence runs once per agent over its column."""
     x, pk = inputs if isinstance(inputs, EpisodeInputs) else (inputs, None)
-    if agent.rnn.weight_hh.dim() != 2:
-        return unroll_reference(agent, x)
     b, t, n, _ = x.shape
     if pk is None or pk.bf_index is None:
         pk = Packing(None, [b * n] * t, None, t, b * n) if pk is None else pk
@@ -177,8 +185,16 @@ def unroll(agent: RNNAgent, inputs: torch.Tensor | EpisodeInputs) -> torch.Tenso
             flat = flat.index_select(0, pk.index)
     else:
         flat = x.reshape(b * t * n, -1).index_select(0, pk.bf_index)  # [P, in], one copy
-    gi = F.linear(F.relu(agent.fc1(flat)), agent.rnn.weight_ih, agent.rnn.bias_ih)
-    q = agent.fc2(gru_sequence(gi, pk, agent.rnn.weight_hh, agent.rnn.bias_hh))  # [P, U]
+    rnn = agent.rnn
+    if rnn.weight_hh.dim() == 2:
+        gi = F.linear(F.relu(agent.fc1(flat)), rnn.weight_ih, rnn.bias_ih)
+        q = agent.fc2(gru_sequence(gi, pk, rnn.weight_hh, rnn.bias_hh))  # [P, U]
+    else:  # per-agent weights: [P / n, n, ·], one recurrence per agent column
+        gi = rnn.input_gates(F.relu(agent.fc1(flat.view(-1, n, flat.shape[-1]))))
+        ep = pk.per_episode(n)
+        hs = torch.stack([gru_sequence(gi[:, a], ep, rnn.weight_hh[a], rnn.bias_hh[a])
+                          for a in range(n)], dim=1)  # [P / n, n, h]
+        q = agent.fc2(hs).reshape(-1, agent.fc2.weight.shape[-2])  # [P, U]
     if pk.bf_index is not None:
         return q.new_zeros(b * t * n, q.shape[-1]).index_copy(0, pk.bf_index, q).view(b, t, n, -1)
     if pk.index is not None:
