@@ -458,6 +458,10 @@ def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
     method = d.get("method")
     if isinstance(method, dict) and method.get("operator") == "max":
         method.pop("operator_scale", None)  # only soft operators have units to choose
+    if isinstance(method, dict) and method.get("mask_from") is not None:
+        from mast.sparse.tickets import identity  # lazy: mast.sparse imports this module
+
+        method["mask_from"] = identity(method["mask_from"])
     d["sparsity"] = effective_sparsity(cfg)
     return d
 

@@ -114,3 +114,21 @@ def test_ticket_defaults_to_the_random_ticket(tiny_cfg):
     validate(cfg)
     with pytest.raises(ConfigError, match="method.mask_from is empty"):
         validate(tiny_cfg("method=ticket", "method.mask_from="))
+
+
+def test_ticket_run_id_follows_the_mask_not_its_path(source_run, tiny_cfg, tmp_path):
+    """A ticket relaunched from the source's archived copy (or another machine's results folder)
+    is the same run; another mask is another run; 'random' keeps its own id."""
+    import shutil
+
+    from mast.config import run_id
+
+    copy = tmp_path / "archive" / source_run.name
+    shutil.copytree(source_run, copy)
+    ids = {name: run_id(tiny_cfg("method=ticket", f"method.mask_from={src}", "sparsity=0.8"))
+           for name, src in [("run", source_run), ("copy", copy),
+                             ("npz", source_run / FINAL_SNAPSHOT),
+                             ("earlier", source_run / "masks" / "mask_t000.npz"),
+                             ("random", "random")]}
+    assert ids["run"] == ids["copy"] == ids["npz"]
+    assert len({ids["run"], ids["earlier"], ids["random"]}) == 3

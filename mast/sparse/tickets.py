@@ -11,6 +11,7 @@ used exactly as stored: no layer is redrawn, so a layer or shape mismatch is an 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,20 @@ def _dotted(d: Mapping, key: str):
             return None
         d = d[part]
     return d
+
+
+def identity(mask_from: str | None) -> str | None:
+    """What a ticket run's id depends on: the content of the mask it trains with, not the path
+    it was read from, so the same ticket launched from `results/<run_id>`, from its archived
+    copy in `docs/results/runs/` or from another machine's results folder is one run (resumed,
+    or skipped when finished). Unusable sources keep their string (start-up refuses them)."""
+    if mask_from in (None, RANDOM, REQUIRED):
+        return mask_from
+    try:
+        snap, _ = resolve(mask_from)
+    except TicketError:
+        return mask_from
+    return "mask-sha1:" + hashlib.sha1(snap.read_bytes()).hexdigest()[:12]
 
 
 def resolve(mask_from: str) -> tuple[Path, dict | None]:
