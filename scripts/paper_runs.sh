@@ -10,7 +10,8 @@
 # process trains is refused by its lock. Pair it with the archiver so each finished run is
 # committed as soon as it ends:
 #   python scripts/archive_runs.py 'results/*' --watch 300 --commit
-# Extra Hydra overrides for every sweep go in $EXTRA (e.g. EXTRA='hydra.launcher.address=auto').
+# Extra Hydra overrides for every sweep go in $EXTRA (e.g. EXTRA='hydra.launcher.address=auto');
+# with results_dir=DIR there, also set RESULTS=DIR (where stages look for their source runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -19,10 +20,13 @@ COMMON="checkpoint_interval=50000 ${EXTRA:-}"
 
 # A sweep with a failed job exits non-zero; the next stages still run (rerun the script later:
 # the failed run resumes from its last checkpoint).
-sweep() {
-  echo "=== $(date -u +%FT%TZ) $*"
-  $PY run.py -m "$@" t_max=1000000 $COMMON || echo "=== sweep exited with status $?; continuing"
+sweep_budget() {  # sweep_budget T_MAX overrides...
+  local t_max=$1
+  shift
+  echo "=== $(date -u +%FT%TZ) t_max=$t_max $*"
+  $PY run.py -m "$@" t_max="$t_max" $COMMON || echo "=== sweep exited with status $?; continuing"
 }
+sweep() { sweep_budget 1000000 "$@"; }
 
 table1() {  # issue 13: Table 1 rows, seed-major so every row has a seed early
   for seed in 0 1 2; do
@@ -48,12 +52,19 @@ qmix3m() {  # QMIX 3m at 90%: the ticket sources of Fig. 10 and the sparsity-swe
   sweep algo=qmix env.map=3m sparsity=0.9 seed=0,1,2 method=dense,static,rigl,mast
 }
 
-tickets() {  # issue 11, Fig. 10: winning tickets of the seed-0 MAST and RigL runs, random ticket
-  local mast rigl
-  mast=$(ls -d results/qmix_smax-3m_mast_sp0.9_none_seed0_* | head -1)
-  rigl=$(ls -d results/qmix_smax-3m_rigl_sp0.9_none_seed0_* | head -1)
-  sweep algo=qmix env.map=3m sparsity=0.9 method=ticket \
-    "method.mask_from=$mast,$rigl,random" seed=0,1,2
+tickets() {  # issue 11, Fig. 10 at its source's budget, 400k steps: the winning ticket of the
+  # archived 400k MAST seed-0 run and the random ticket (MAST's recipe), seeds 0-2; MAST 400k
+  # seeds 1-2 (the cheating ticket's other seeds); then a RigL 400k seed-0 source and its ticket.
+  # A ticket's run id follows its mask's content, so the archive path resumes the same runs.
+  local mast=$PWD/docs/results/runs/qmix_smax-3m_mast_sp0.9_none_seed0_dc420a04 rigl
+  sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=0,1,2 method=ticket \
+    "method.mask_from=$mast,random"
+  sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=1,2 method=mast
+  sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=0 method=rigl
+  rigl=$(grep -l '"t_max": 400000' ${RESULTS:-results}/qmix_smax-3m_rigl_sp0.9_none_seed0_*/summary.json \
+         2>/dev/null | head -1 | xargs -r dirname)
+  [[ -n "$rigl" ]] && sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=0,1,2 \
+    method=ticket "method.mask_from=$rigl"
 }
 
 per_agent() {  # issue 11, Fig. 12: per-agent networks on 2s3z, adaptive vs manual budgets
