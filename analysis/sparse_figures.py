@@ -44,7 +44,7 @@ FLOPS_KEY = "sparse/flops_spent"
 SEC_CRIT = "Final win rate vs sparsity, critical sparsity marked (Fig. 8)"
 SEC_FLOPS = "Final win rate vs training FLOPs (frontier per map)"
 SEC_SEARCH = "Automatic critical-sparsity searches (hydra/sweeper=critical)"
-MARKERS = {"qmix": "o", "wqmix": "s", "res": "^", "vdn": "D"}
+MARKERS = {"qmix": "o", "wqmix": "s", "res": "^", "vdn": "D", "facmac": "P", "comix": "X"}
 
 
 def critical_sparsity(points: dict[float, float], dense: float, tolerance: float = TOLERANCE,
