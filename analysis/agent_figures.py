@@ -51,40 +51,38 @@ def _source_method(store: Store, mask_from: str) -> str:
     return "?"
 
 
+def _baseline_runs(store: Store) -> pd.DataFrame:
+    """Finished runs of the baseline ablation, with `budget` = t_max (None where unknown, so
+    equal budgets compare equal: NaN does not)."""
+    fin = store.finished()
+    fin = fin[fin["ablation"].astype(str).isin(BASELINE_ABLATIONS)]
+    return fin.assign(budget=[None if pd.isna(t) else int(t) for t in fin["t_max"]],
+                      share=[_cfg(store, r, "agent.share_params") for r in fin["run_id"]])
+
+
 def _ticket_groups(store: Store) -> dict[tuple, dict[str, list[str]]]:
     """(algo, map, sparsity, t_max) → group label → run ids, for cells that have ticket runs.
 
     The comparison runs (cheating = MAST, random = static, dense) must share the tickets' budget,
     agent sharing and the baseline ablation: a store usually holds a 400k and a 1M sweep of
     the same map, and their curves must not be averaged together."""
-    fin = store.finished()
-    fin = fin[fin["ablation"].astype(str).isin(BASELINE_ABLATIONS)]
+    fin = _baseline_runs(store)
     groups: dict = defaultdict(lambda: defaultdict(list))
     share: dict[tuple, set] = defaultdict(set)
-
-    def cell_of(r) -> tuple:
-        return (r.algo, r.map, float(r.sparsity), r.t_max)
-
-    for r in fin.itertuples():
-        if r.method == "ticket":
-            src = _cfg(store, r.run_id, "method.mask_from")
-            label = ("random ticket" if src == "random" else
-                     f"winning ticket ({_source_method(store, src)})")
-            groups[cell_of(r)][label].append(r.run_id)
-            share[cell_of(r)].add(_cfg(store, r.run_id, "agent.share_params"))
-    for r in fin.itertuples():
-        cell = cell_of(r)
-        if cell not in groups or _cfg(store, r.run_id, "agent.share_params") not in share[cell]:
-            continue
-        if r.method == "mast":
-            groups[cell]["cheating ticket (mast)"].append(r.run_id)
-        elif r.method == "static":
-            groups[cell]["random ticket (static)"].append(r.run_id)
-    for (algo, mp, sp, t_max) in list(groups):
-        dense = fin[(fin["algo"] == algo) & (fin["map"] == mp) & (fin["method"] == DENSE)
-                    & (fin["t_max"] == t_max)]
-        if len(dense):
-            groups[(algo, mp, sp, t_max)][DENSE] = dense["run_id"].tolist()
+    for r in fin[fin["method"] == "ticket"].itertuples():
+        cell = (r.algo, r.map, float(r.sparsity), r.budget)
+        src = _cfg(store, r.run_id, "method.mask_from")
+        label = ("random ticket" if src == "random" else
+                 f"winning ticket ({_source_method(store, src)})")
+        groups[cell][label].append(r.run_id)
+        share[cell].add(r.share)
+    labels = {"mast": "cheating ticket (mast)", "static": "random ticket (static)", DENSE: DENSE}
+    for r in fin[fin["method"].isin(list(labels))].itertuples():
+        for cell in groups:
+            algo, mp, sp, t = cell
+            same_cell = (r.algo, r.map, r.budget) == (algo, mp, t) and r.share in share[cell]
+            if same_cell and (r.method == DENSE or float(r.sparsity) == sp):
+                groups[cell][labels[r.method]].append(r.run_id)
     return groups
 
 
@@ -158,23 +156,33 @@ def agent_mask_figures(store: Store, out: Path, idx: Index, layer: str = MASK_LA
                          "agent.share_params=false and mask snapshots.")
 
 
-def pattern_figures(store: Store, out: Path, idx: Index) -> None:
-    """Fig. 12b: curves of adaptive vs each manual pattern, per (algo, map, sparsity)."""
+def _pattern_groups(store: Store) -> dict[tuple, dict[str, list[str]]]:
+    """(algo, map, sparsity, t_max) → "adaptive (MAST)" or "manual: …" → run ids: MAST's own
+    per-agent runs of the baseline ablation (a per-agent RigL run or a MAST ablation has no
+    pattern either, but is not MAST's adaptive allocation)."""
     runs = _per_agent_runs(store)
-    runs = runs[runs["method"] != DENSE]
+    runs = runs[(runs["method"] == "mast")
+                & runs["ablation"].astype(str).isin(BASELINE_ABLATIONS)]
+    groups: dict = defaultdict(lambda: defaultdict(list))
+    for r in runs.itertuples():
+        t_max = None if pd.isna(r.t_max) else int(r.t_max)
+        groups[(r.algo, r.map, float(r.sparsity), t_max)][_pattern_label(store, r.run_id)].append(
+            r.run_id)
+    return groups
+
+
+def pattern_figures(store: Store, out: Path, idx: Index) -> None:
+    """Fig. 12b: curves of MAST's adaptive allocation vs each manual pattern, per (algo, map,
+    sparsity, budget)."""
     made = 0
-    for (algo, mp, sp, t_max), g in runs.groupby(["algo", "map", "sparsity", "t_max"],
-                                                 dropna=False):
-        by: dict[str, list[str]] = defaultdict(list)
-        for rid in g["run_id"]:
-            by[_pattern_label(store, rid)].append(rid)
+    for cell, by in sorted(_pattern_groups(store).items(), key=lambda kv: str(kv[0])):
         if len(by) < 2:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         for i, label in enumerate(sorted(by, key=lambda k: (not k.startswith("adaptive"), k))):
             draw_band(ax, _curves(store, by[label], "test_win_rate"), label,
                       "tab:red" if label.startswith("adaptive") else f"C{i}")
-        _save_curves(fig, ax, out, idx, (algo, mp, sp, t_max), "unit_density", SEC_PATTERNS)
+        _save_curves(fig, ax, out, idx, cell, "unit_density", SEC_PATTERNS)
         made += 1
     if not made:
         idx.notes.append("Adaptive vs manual figure skipped: needs per-agent runs of one "

@@ -24,6 +24,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from .aggregate import percent_scale  # noqa: E402
 from .figures import COLORS, Index, _ordered_methods, _save, _slug, style  # noqa: E402
@@ -129,7 +130,8 @@ def frontier_cells(store: Store, mp: str) -> dict[tuple, list[tuple[float, float
     for r in fin[fin["map"] == mp].itertuples():
         f = _final_flops(store, r.run_id)
         if f is not None and f > 0 and not np.isnan(r.final_win_rate):
-            cells[(r.algo, r.method, float(r.sparsity), r.t_max, str(r.ablation))].append(
+            t_max = None if pd.isna(r.t_max) else int(r.t_max)  # NaN ≠ NaN: one key for all
+            cells[(r.algo, r.method, float(r.sparsity), t_max, str(r.ablation))].append(
                 (f, r.final_win_rate))
     return cells
 

@@ -458,17 +458,18 @@ def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
     method = d.get("method")
     if isinstance(method, dict) and method.get("operator") == "max":
         method.pop("operator_scale", None)  # only soft operators have units to choose
-    if isinstance(method, dict) and method.get("mask_from") is not None:
-        from mast.sparse.tickets import identity  # lazy: mast.sparse imports this module
-
-        method["mask_from"] = identity(method["mask_from"])
     d["sparsity"] = effective_sparsity(cfg)
     return d
 
 
 def run_id(cfg: DictConfig) -> str:
     """Readable and deterministic: the same semantic config always maps to the same folder."""
-    blob = json.dumps(semantic_dict(cfg), sort_keys=True, default=str)
+    d = semantic_dict(cfg)
+    if isinstance(d.get("method"), dict) and d["method"].get("mask_from") is not None:
+        from mast.sparse.tickets import identity  # lazy: mast.sparse imports this module
+
+        d["method"]["mask_from"] = identity(d["method"]["mask_from"])  # the mask, not its path
+    blob = json.dumps(d, sort_keys=True, default=str)
     digest = hashlib.sha1(blob.encode()).hexdigest()[:8]
     sp = f"{effective_sparsity(cfg):.3f}".rstrip("0").rstrip(".")
     return (f"{cfg.algo.name}_{cfg.env.name}-{cfg.env.map}_{cfg.method.name}_sp{sp}_"

@@ -61,10 +61,15 @@ tickets() {  # issue 11, Fig. 10 at its source's budget, 400k steps: the winning
     "method.mask_from=$mast,random"
   sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=1,2 method=mast
   sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=0 method=rigl
-  rigl=$(grep -l '"t_max": 400000' ${RESULTS:-results}/qmix_smax-3m_rigl_sp0.9_none_seed0_*/summary.json \
-         2>/dev/null | head -1 | xargs -r dirname)
-  [[ -n "$rigl" ]] && sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=0,1,2 \
-    method=ticket "method.mask_from=$rigl"
+  rigl=$(grep -lE '"t_max": 400000[,}]' \
+         "${RESULTS:-results}"/qmix_smax-3m_rigl_sp0.9_none_seed0_*/summary.json 2>/dev/null \
+         | head -1 | xargs -r dirname || true)
+  if [[ -n "$rigl" ]]; then
+    sweep_budget 400000 algo=qmix env.map=3m sparsity=0.9 seed=0,1,2 method=ticket \
+      "method.mask_from=$rigl"
+  else
+    echo "=== no finished RigL 400k seed-0 run in ${RESULTS:-results}: its ticket waits"
+  fi
 }
 
 per_agent() {  # issue 11, Fig. 12: per-agent networks on 2s3z, adaptive vs manual budgets

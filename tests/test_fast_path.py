@@ -137,8 +137,8 @@ def test_packed_unroll_equals_reference_on_real_steps(recurrence, share_params):
     per-agent stacked weights run one recurrence per agent column of the packed rows."""
     torch.manual_seed(0)
     agent = RNNAgent(6, 4, 3, hidden=8, share_params=share_params)
-    lengths = torch.tensor([3, 6, 1, 4])
-    x = torch.randn(4, 6, 3, 6)
+    lengths = torch.tensor([3, 6, 1, 4, 3, 6])  # ties: the stable sort keeps agents together
+    x = torch.randn(6, 6, 3, 6)
     real = (torch.arange(6)[None, :] < lengths[:, None])[..., None, None].float()
     grads = []
     for q in (unroll(agent, EpisodeInputs(x, Packing.from_lengths(lengths, 3, 6))),

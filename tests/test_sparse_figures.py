@@ -117,6 +117,7 @@ def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
         write_run(tmp_path, f"mast2k-s{seed}", "mast", 0.9, seed, 0.9, t_max=2000)
         write_run(tmp_path, f"mast-nosm-s{seed}", "mast", 0.9, seed, 0.5,
                   ablation="no_soft_mellowmax")
+        write_run(tmp_path, f"dense-pa-s{seed}", "dense", 0.9, seed, 0.99, share=False)
     store = load_store(tmp_path)
     groups = _ticket_groups(store)
     assert list(groups) == [("qmix", "3m", 0.9, 1000)]
@@ -133,3 +134,22 @@ def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
     flops_frontier(store, tmp_path / "out", idx)
     [(caption, _)] = idx.sections["Final win rate vs training FLOPs (frontier per map)"]
     assert "budget" in caption
+
+
+def test_pattern_figure_compares_mast_runs_only(tmp_path):
+    """Fig. 12b: a per-agent RigL run or a MAST ablation (no unit_density either) is not
+    MAST's adaptive allocation."""
+    from analysis.agent_figures import _pattern_groups
+    from analysis.store import load_store
+
+    for seed in (0, 1):
+        write_run(tmp_path, f"adaptive-s{seed}", "mast", 0.9, seed, 0.8, mp="2s3z", share=False)
+        write_run(tmp_path, f"manual-s{seed}", "mast", 0.9, seed, 0.7, mp="2s3z", share=False,
+                  method_cfg={"unit_density": {"stalker": 0.08, "zealot": 0.12}})
+        write_run(tmp_path, f"rigl-s{seed}", "rigl", 0.9, seed, 0.1, mp="2s3z", share=False)
+        write_run(tmp_path, f"nosm-s{seed}", "mast", 0.9, seed, 0.2, mp="2s3z", share=False,
+                  ablation="no_soft_mellowmax")
+    groups = _pattern_groups(load_store(tmp_path))
+    assert {k: sorted(v) for k, v in groups[("qmix", "2s3z", 0.9, 1000)].items()} == {
+        "adaptive (MAST)": ["adaptive-s0", "adaptive-s1"],
+        "manual: stalker 8%, zealot 12%": ["manual-s0", "manual-s1"]}

@@ -132,3 +132,12 @@ def test_ticket_run_id_follows_the_mask_not_its_path(source_run, tiny_cfg, tmp_p
                              ("random", "random")]}
     assert ids["run"] == ids["copy"] == ids["npz"]
     assert len({ids["run"], ids["earlier"], ids["random"]}) == 3
+
+
+def test_only_the_run_id_hashes_the_ticket(source_run, tiny_cfg):
+    """W&B's config and the stored one keep the path: the analysis reads the source's method
+    (MAST or RigL ticket) from it."""
+    from mast.config import semantic_dict
+
+    cfg = tiny_cfg("method=ticket", f"method.mask_from={source_run}", "sparsity=0.8")
+    assert semantic_dict(cfg)["method"]["mask_from"] == str(source_run)

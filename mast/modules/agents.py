@@ -155,6 +155,9 @@ class Packing(NamedTuple):
         """The same grid with one row per episode, for a packing built with `repeat` rows (agents)
         per episode: an episode's rows are consecutive and alive together (the sort is stable),
         so the packed rows [P] are [P / repeat, repeat] and each agent's rows are one column."""
+        if any(s % repeat for s in self.batch_sizes):
+            raise ValueError(f"per_episode({repeat}): batch sizes {self.batch_sizes} are not "
+                             f"multiples of {repeat} (not a packing of {repeat} rows per episode)")
         prev = None if self.prev is None else self.prev[::repeat] // repeat
         return Packing(None, [s // repeat for s in self.batch_sizes], prev, self.steps,
                        self.rows // repeat)

@@ -44,7 +44,10 @@ def identity(mask_from: str | None) -> str | None:
     """What a ticket run's id depends on: the content of the mask it trains with, not the path
     it was read from, so the same ticket launched from `results/<run_id>`, from its archived
     copy in `docs/results/runs/` or from another machine's results folder is one run (resumed,
-    or skipped when finished). Unusable sources keep their string (start-up refuses them)."""
+    or skipped when finished). Unusable sources keep their string (start-up refuses them).
+    The digest is of the snapshot file's bytes, so copies are one run; the same mask saved
+    again (new zip timestamps) is another. Only the run id uses it: stored configs and W&B keep
+    the path (the analysis reads the source's method from it)."""
     if mask_from in (None, RANDOM, REQUIRED):
         return mask_from
     try:
