@@ -35,6 +35,7 @@ from .select import (  # noqa: E402
     method_label,
     order_maps,
     pct,
+    select_baseline,
     sparse_cells,
     values_of,
 )
@@ -122,17 +123,29 @@ def _frontier(xs: list[float], ys: list[float]) -> tuple[list[float], list[float
     return fx, fy
 
 
-def frontier_cells(store: Store, mp: str) -> dict[tuple, list[tuple[float, float]]]:
+def frontier_cells(store: Store, mp: str, notes: list[str] | None = None
+                   ) -> dict[tuple, list[tuple[float, float]]]:
     """(algo, method, sparsity, t_max, ablation) → [(cumulative training FLOPs, final score)]
-    of the finished runs on one map that log FLOPs."""
+    of the finished runs on one map that log FLOPs. Within a configuration, runs that differ in
+    another knob are reduced to the baseline configuration as in Table 1 (`select_baseline`;
+    what is excluded goes to `notes`)."""
     fin = store.finished()
-    cells: dict = defaultdict(list)
+    ids: dict = defaultdict(list)
     for r in fin[fin["map"] == mp].itertuples():
-        f = _final_flops(store, r.run_id)
-        if f is not None and f > 0 and not np.isnan(r.final_win_rate):
-            t_max = None if pd.isna(r.t_max) else int(r.t_max)  # NaN ≠ NaN: one key for all
-            cells[(r.algo, r.method, float(r.sparsity), t_max, str(r.ablation))].append(
-                (f, r.final_win_rate))
+        t_max = None if pd.isna(r.t_max) else int(r.t_max)  # NaN ≠ NaN: one key for all
+        ids[(r.algo, r.method, float(r.sparsity), t_max, str(r.ablation))].append(r.run_id)
+    runs = fin.set_index("run_id")
+    cells: dict = {}
+    for key, group in ids.items():
+        kept, why = select_baseline(store, group)
+        if notes is not None:
+            notes += [f"{mp} frontier, {algo_label(key[0])} {method_label(key[1])} "
+                      f"{pct(key[2])} {budget(key[3])}: {n}" for n in why]
+        pts = [(f, float(runs.at[rid, "final_win_rate"])) for rid in kept
+               if (f := _final_flops(store, rid)) is not None and f > 0
+               and not np.isnan(runs.at[rid, "final_win_rate"])]
+        if pts:
+            cells[key] = pts
     return cells
 
 
@@ -145,7 +158,7 @@ def flops_frontier(store: Store, out: Path, idx: Index) -> None:
     fin = store.finished()
     made = 0
     for mp in order_maps(fin["map"].unique()):
-        cells = frontier_cells(store, mp)
+        cells = frontier_cells(store, mp, idx.notes)
         if not cells:
             continue
         scale = percent_scale(mp)
