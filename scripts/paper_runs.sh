@@ -72,15 +72,20 @@ tickets() {  # issue 11, Fig. 10 at its source's budget, 400k steps: the winning
   fi
 }
 
-per_agent() {  # issue 11, Fig. 12: per-agent networks on 2s3z, adaptive vs manual budgets
-  sweep env.map=2s3z agent.share_params=false sparsity=0.9 seed=0,1,2 method=dense,mast
-  sweep env.map=2s3z agent.share_params=false sparsity=0.9 seed=0,1,2 method=mast \
-    'method.unit_density={stalker: 0.1, zealot: 0.1},{stalker: 0.08, zealot: 0.12},{stalker: 0.14, zealot: 0.06}'
+per_agent() {  # issue 11, Fig. 12 on 2s3z at 90%, per-agent networks, seed 0 at 400k steps (the
+  # budget this machine affords): MAST's adaptive global budget vs three manual unit-type patterns
+  # (one sweep, so its jobs share the launcher's slots; null is the adaptive global budget)
+  sweep_budget 400000 env.map=2s3z agent.share_params=false sparsity=0.9 seed=0 method=mast \
+    'method.unit_density=null,{stalker: 0.1, zealot: 0.1},{stalker: 0.08, zealot: 0.12},{stalker: 0.14, zealot: 0.06}'
 }
 
-critical() {  # issue 11: automatic critical-sparsity search, QMIX 3m (400k steps per level)
-  $PY run.py -m hydra/sweeper=critical algo=qmix env.map=3m method=mast \
-    'hydra.sweeper.seeds=[0,1,2]' $COMMON t_max=400000 || echo "=== search exited with status $?"
+critical() {  # issue 11: automatic critical-sparsity search, QMIX 3m, 400k steps per level, seeds
+  # 0-1 (0.9 and dense seed 0 are already in the store from the tickets stage); a 0.05 resolution
+  # bisects at most once between the coarse levels
+  echo "=== $(date -u +%FT%TZ) critical search"
+  $PY run.py -m hydra/sweeper=critical algo=qmix env.map=3m method=mast t_max=400000 \
+    'hydra.sweeper.seeds=[0,1]' 'hydra.sweeper.grid=[0.8,0.9,0.95]' hydra.sweeper.resolution=0.05 \
+    $COMMON || echo "=== search exited with status $?"
 }
 
 comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-hour CPU check

@@ -133,6 +133,9 @@ class CriticalSweeper(Sweeper):
             batch = [self._job(fixed, lv, s) for lv, s in todo]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=job_idx)
+            if self.config.hydra.launcher.get("dry_run", False):  # the plan of this round only
+                log.info("critical: dry run, the next round depends on this one's win rates")
+                return out
             job_idx += len(batch)
             for (lv, s), r in zip(todo, results, strict=True):
                 value = (r.return_value or {}).get(self.objective)
