@@ -32,7 +32,11 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 SEARCH_DIR = "_searches"
 # Overrides that do not change what is learned: passed to the jobs, left out of the search id.
-NOT_IN_ID = ("results_dir", "device", "progress", "wandb.", "hydra.")
+try:  # the app's own list of keys that do not change what is learned (run ids skip them too)
+    from mast.config import NON_SEMANTIC
+except ImportError:  # another app: the generic ones
+    NON_SEMANTIC = ("results_dir", "device", "progress", "wandb")
+NOT_IN_ID = (*NON_SEMANTIC, "hydra.")
 
 
 class CriticalSweeperError(CompactHydraException):
@@ -124,8 +128,9 @@ class CriticalSweeper(Sweeper):
         if path.exists():
             state = SearchState.from_dict(json.loads(path.read_text()), self.spec)
             log.info(f"critical: resuming {path.parent.name} ({len(state.rounds)} rounds done)")
+        dry = bool(self.config.hydra.launcher.get("dry_run", False))
         Path(self.config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
-        job_idx, out = 0, self._save(path, state, fixed)
+        job_idx, out = 0, state.to_dict() if dry else self._save(path, state, fixed)
         for _ in range(self.max_rounds):
             todo = state.next_jobs()
             if not todo:
@@ -133,7 +138,7 @@ class CriticalSweeper(Sweeper):
             batch = [self._job(fixed, lv, s) for lv, s in todo]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=job_idx)
-            if self.config.hydra.launcher.get("dry_run", False):  # the plan of this round only
+            if dry:  # the plan of this round only; nothing is written
                 log.info("critical: dry run, the next round depends on this one's win rates")
                 return out
             job_idx += len(batch)
