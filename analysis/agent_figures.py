@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .figures import Index, _curves, _load_masks, _save, _slug, draw_band, style  # noqa: E402
-from .select import BASELINE_ABLATIONS, DENSE, algo_label, budget, pct  # noqa: E402
+from .select import BASELINE_ABLATIONS, DENSE, algo_label, budget, pct, select_baseline  # noqa: E402
 from .store import Store  # noqa: E402
 
 SEC_TICKETS = "Tickets: winning, random and cheating (Fig. 10)"
@@ -60,12 +60,15 @@ def _baseline_runs(store: Store) -> pd.DataFrame:
                       share=[_cfg(store, r, "agent.share_params") for r in fin["run_id"]])
 
 
-def _ticket_groups(store: Store) -> dict[tuple, dict[str, list[str]]]:
+def _ticket_groups(store: Store, notes: list[str] | None = None
+                   ) -> dict[tuple, dict[str, list[str]]]:
     """(algo, map, sparsity, t_max) → group label → run ids, for cells that have ticket runs.
 
     The comparison runs (cheating = MAST, random = static, dense) must share the tickets' budget,
     agent sharing and the baseline ablation: a store usually holds a 400k and a 1M sweep of
-    the same map, and their curves must not be averaged together."""
+    the same map, and their curves must not be averaged together. Each comparison group is
+    then reduced to its baseline configuration (a diagnostic run with another operator scale
+    is not one more seed); what is left out goes to ``notes``."""
     fin = _baseline_runs(store)
     groups: dict = defaultdict(lambda: defaultdict(list))
     share: dict[tuple, set] = defaultdict(set)
@@ -83,6 +86,12 @@ def _ticket_groups(store: Store) -> dict[tuple, dict[str, list[str]]]:
             same_cell = (r.algo, r.map, r.budget) == (algo, mp, t) and r.share in share[cell]
             if same_cell and (r.method == DENSE or float(r.sparsity) == sp):
                 groups[cell][labels[r.method]].append(r.run_id)
+    for cell, by_label in groups.items():
+        for label in set(labels.values()) & set(by_label):
+            by_label[label], dropped = select_baseline(store, by_label[label])
+            if notes is not None:
+                notes += [f"Tickets {algo_label(cell[0])} {cell[1]} {budget(cell[3])}, {label}: "
+                          f"{d}" for d in dropped]
     return groups
 
 
@@ -99,7 +108,8 @@ def _save_curves(fig, ax, out: Path, idx: Index, cell: tuple, stem: str, section
 
 def ticket_figures(store: Store, out: Path, idx: Index) -> None:
     made = 0
-    for cell, groups in sorted(_ticket_groups(store).items(), key=lambda kv: str(kv[0])):
+    for cell, groups in sorted(_ticket_groups(store, idx.notes).items(),
+                               key=lambda kv: str(kv[0])):
         fig, ax = plt.subplots(figsize=(6, 4))
         for label in sorted(groups, key=lambda g: (g == DENSE, g)):
             color, ls = TICKET_STYLE.get(label.split(" ")[0], ("gray", "-"))

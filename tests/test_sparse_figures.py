@@ -110,7 +110,8 @@ def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
 
     for seed in (0, 1):
         write_run(tmp_path, f"dense-s{seed}", "dense", 0.9, seed, DENSE_WIN)
-        write_run(tmp_path, f"mast-s{seed}", "mast", 0.9, seed, 0.8)
+        write_run(tmp_path, f"mast-s{seed}", "mast", 0.9, seed, 0.8,
+                  method_cfg={"operator_scale": "none"})
         write_run(tmp_path, f"tick-s{seed}", "ticket", 0.9, seed, 0.7,
                   method_cfg={"mask_from": str(tmp_path / "mast-s0")})
         write_run(tmp_path, f"dense2k-s{seed}", "dense", 0.9, seed, 0.95, t_max=2000)
@@ -118,8 +119,13 @@ def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
         write_run(tmp_path, f"mast-nosm-s{seed}", "mast", 0.9, seed, 0.5,
                   ablation="no_soft_mellowmax")
         write_run(tmp_path, f"dense-pa-s{seed}", "dense", 0.9, seed, 0.99, share=False)
+    write_run(tmp_path, "mast-slope-s2", "mast", 0.9, 2, 0.95,  # a diagnostic, not a 3rd seed
+              method_cfg={"operator_scale": "mixer_slope"})
     store = load_store(tmp_path)
-    groups = _ticket_groups(store)
+    notes: list[str] = []
+    groups = _ticket_groups(store, notes)
+    assert notes == ["Tickets QMIX 3m 1k, cheating ticket (mast): 1 run(s) with "
+                     "method.operator_scale ≠ none excluded"]
     assert list(groups) == [("qmix", "3m", 0.9, 1000)]
     g = groups[("qmix", "3m", 0.9, 1000)]
     assert sorted(g["cheating ticket (mast)"]) == ["mast-s0", "mast-s1"]
