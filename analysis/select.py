@@ -157,13 +157,19 @@ def select_baseline(store: Store, run_ids: list[str], pool: list[str] | None = N
     return ids, notes
 
 
-def sparse_cells(store: Store, methods: Iterable[str] | None = None) -> dict:
+def sparse_cells(store: Store, methods: Iterable[str] | None = None,
+                 by_budget: bool = False) -> dict:
     """Finished, baseline-reduced runs per cell.
 
     Returns {"cells": {(algo, map, sparsity, method): [run_id...]},
              "dense": {(algo, map): [run_id...]}, "notes": [...]}.
+    ``by_budget``: keys end with t_max (None where unknown), so a 400k and a 1M sweep of one
+    map are two cells, not one reduced to the more frequent budget.
     """
     fin = store.finished()
+    if by_budget:
+        fin = fin.assign(budget=[None if pd.isna(t) else int(t) for t in fin["t_max"]])
+    extra = ["budget"] if by_budget else []
     cells: dict[tuple, list[str]] = {}
     dense: dict[tuple, list[str]] = {}
     notes: list[str] = []
@@ -171,18 +177,24 @@ def sparse_cells(store: Store, methods: Iterable[str] | None = None) -> dict:
     sparse = fin[fin["method"] != DENSE]
     if wanted is not None:
         sparse = sparse[sparse["method"].isin(wanted)]
-    for (algo, mp, sp, meth), g in sparse.groupby(["algo", "map", "sparsity", "method"],
-                                                  dropna=False):
+    for key, g in sparse.groupby(["algo", "map", "sparsity", "method", *extra], dropna=False):
+        algo, mp, sp, meth = key[:4]
         pool = fin[(fin["algo"] == algo) & (fin["method"] == meth)]["run_id"].tolist()
         ids, n = select_baseline(store, g["run_id"].tolist(), pool)
-        cells[(algo, mp, sp, meth)] = ids
+        cells[_none_nan(key)] = ids
         notes += [f"{algo_label(algo)} {mp} {pct(sp)} {method_label(meth)}: {x}" for x in n]
-    for (algo, mp), g in fin[fin["method"] == DENSE].groupby(["algo", "map"]):
+    for key, g in fin[fin["method"] == DENSE].groupby(["algo", "map", *extra], dropna=False):
+        algo, mp = key[:2]
         pool = fin[(fin["algo"] == algo) & (fin["method"] == DENSE)]["run_id"].tolist()
         ids, n = select_baseline(store, g["run_id"].tolist(), pool)
-        dense[(algo, mp)] = ids
+        dense[_none_nan(key)] = ids
         notes += [f"{algo_label(algo)} {mp} Dense: {x}" for x in n]
     return {"cells": cells, "dense": dense, "notes": notes}
+
+
+def _none_nan(key: tuple) -> tuple:
+    """A group key with NaN budgets as None (NaN ≠ NaN would make every lookup miss)."""
+    return tuple(None if isinstance(k, float) and math.isnan(k) else k for k in key)
 
 
 def table_rows(cells: dict) -> list[tuple]:

@@ -62,21 +62,23 @@ def critical_sparsity(points: dict[float, float], dense: float, tolerance: float
 
 
 def _sweep_points(store: Store, sel: dict) -> dict[tuple, dict[str, dict[float, list[float]]]]:
-    """(algo, map) → method → sparsity → final win rates of the seeds."""
+    """(algo, map, t_max) → method → sparsity → final win rates of the seeds."""
     by: dict = defaultdict(lambda: defaultdict(dict))
-    for (algo, mp, sp, m), ids in sel["cells"].items():
+    for (algo, mp, sp, m, t_max), ids in sel["cells"].items():
         vals = values_of(store, ids)
         if vals:
-            by[(algo, mp)][m][float(sp)] = vals
+            by[(algo, mp, t_max)][m][float(sp)] = vals
     return by
 
 
 def critical_figures(store: Store, out: Path, idx: Index, tolerance: float = TOLERANCE
-                     ) -> list[tuple[str, str, str, float | None, float]]:
-    """Fig. 8 with critical sparsities; returns (algo, map, method, critical, dense) rows."""
-    sel, rows = sparse_cells(store), []
-    for (algo, mp), methods in sorted(_sweep_points(store, sel).items()):
-        dvals = values_of(store, sel["dense"].get((algo, mp), []))
+                     ) -> list[tuple[str, str, str, float | None, float, int | None]]:
+    """Fig. 8 with critical sparsities, one figure per (algo, map, budget): dense and every
+    level come from the same t_max. Returns (algo, map, method, critical, dense, t_max) rows."""
+    sel, rows = sparse_cells(store, by_budget=True), []
+    points = _sweep_points(store, sel)
+    for (algo, mp, t_max), methods in sorted(points.items(), key=lambda kv: str(kv[0])):
+        dvals = values_of(store, sel["dense"].get((algo, mp, t_max), []))
         methods = {m: p for m, p in methods.items() if len(p) >= 2}  # a sweep has 2+ levels
         if not dvals or not methods:
             continue
@@ -89,21 +91,24 @@ def critical_figures(store: Store, out: Path, idx: Index, tolerance: float = TOL
             pts = methods[m]
             sps = sorted(pts)
             crit = critical_sparsity({s: float(np.mean(pts[s])) for s in sps}, dense, tolerance)
-            rows.append((algo, mp, m, crit, dense))
+            rows.append((algo, mp, m, crit, dense, t_max))
             c = COLORS.get(m)
             ax.errorbar([100 * s for s in sps], [100 * np.mean(pts[s]) for s in sps],
                         yerr=[100 * np.std(pts[s]) for s in sps], color=c, marker="o", capsize=3,
                         label=f"{method_label(m)} (critical {pct(crit)})")
             if crit is not None:
                 ax.axvline(100 * crit, color=c, ls="--", lw=0.8, alpha=0.7)
+        several = len({k[2] for k in points if k[:2] == (algo, mp)}) > 1
+        steps = f", {budget(t_max)} steps" if t_max is not None else ""
         style(ax, 7, xlabel="sparsity (%)", ylabel="final win rate (%)",
-              title=f"{algo_label(algo)} {mp}: critical sparsity (within {100 * tolerance:g}% "
-                    "of dense)")
-        _save(fig, out, _slug("critical", algo, mp), idx, SEC_CRIT,
-              f"{algo_label(algo)} {mp}: mean ± std over seeds; dashed verticals = critical")
+              title=f"{algo_label(algo)} {mp}{steps}: critical sparsity (within "
+                    f"{100 * tolerance:g}% of dense)")
+        _save(fig, out, _slug("critical", algo, mp, *([budget(t_max)] if several else [])), idx,
+              SEC_CRIT, f"{algo_label(algo)} {mp}{steps}: mean ± std over seeds; dashed "
+                        "verticals = critical")
     if not rows:
         idx.notes.append("Critical-sparsity figure skipped: needs dense runs and one method at "
-                         "two or more sparsity levels of the same algo/map.")
+                         "two or more sparsity levels of the same algo/map and budget.")
     return rows
 
 
@@ -255,10 +260,10 @@ def build_sparse_report(store: Store, results: Path, out: Path) -> Index:
     ticket_figures(store, out, idx)
     agent_mask_figures(store, out, idx)
     pattern_figures(store, out, idx)
-    table = ["| algo | map | method | critical sparsity | dense final win rate |",
-             "|---|---|---|---|---|"]
-    table += [f"| {algo_label(a)} | {mp} | {method_label(m)} | {pct(c)} | {100 * d:.1f}% |"
-              for a, mp, m, c, d in rows]
+    table = ["| algo | map | budget | method | critical sparsity | dense final win rate |",
+             "|---|---|---|---|---|---|"]
+    table += [f"| {algo_label(a)} | {mp} | {budget(t) if t is not None else '—'} | "
+              f"{method_label(m)} | {pct(c)} | {100 * d:.1f}% |" for a, mp, m, c, d, t in rows]
     (out / "critical_sparsity.md").write_text("\n".join(table) + "\n")
     lines = ["# Sparse-model analyses", "", f"Source: {store.source}.", ""]
     for section, items in idx.sections.items():

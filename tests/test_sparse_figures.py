@@ -92,11 +92,34 @@ def test_sparse_report(tmp_path):
             "tickets_qmix_3m_sp90_1k.png", "unit_density_qmix_2s3z_sp90_1k.png"} <= figs
     assert sum(f.startswith("agent_masks_") for f in figs) == 4
     table = (out / "critical_sparsity.md").read_text()
-    assert "| QMIX | 3m | MAST | 90% | 90.0% |" in table
-    assert "| QMIX | 3m | RigL | 50% | 90.0% |" in table
+    assert "| QMIX | 3m | 1k | MAST | 90% | 90.0% |" in table
+    assert "| QMIX | 3m | 1k | RigL | 50% | 90.0% |" in table
     index = (out / "sparse.md").read_text()
     assert "winning ticket" not in index or "Tickets" in index
     assert "critical sparsity 50%" in index
+
+
+def test_critical_figure_keeps_budgets_apart(tmp_path):
+    """Fig. 8 of a store with a 1k and a 2k sweep of one map: one figure per budget, each level
+    compared with the dense runs of its own budget (pooled, 0.9 at 2k would pass against the
+    1k dense's 0.7)."""
+    from analysis.figures import Index
+    from analysis.sparse_figures import critical_figures
+    from analysis.store import load_store
+
+    for t_max, dense, wins in ((1000, 0.7, {0.5: 0.7, 0.9: 0.69}),
+                               (2000, 0.95, {0.5: 0.95, 0.9: 0.8})):
+        for seed in (0, 1):
+            write_run(tmp_path, f"dense-{t_max}-s{seed}", "dense", 0.9, seed, dense, t_max=t_max)
+            for sp, w in wins.items():
+                write_run(tmp_path, f"mast-{sp}-{t_max}-s{seed}", "mast", sp, seed, w,
+                          t_max=t_max)
+    idx = Index()
+    rows = critical_figures(load_store(tmp_path), tmp_path / "out", idx)
+    assert sorted(rows) == [("qmix", "3m", "mast", 0.5, 0.95, 2000),
+                            ("qmix", "3m", "mast", 0.9, 0.7, 1000)]
+    assert {p.name for p in (tmp_path / "out" / "figures").glob("*.png")} == {
+        "critical_qmix_3m_1k.png", "critical_qmix_3m_2k.png"}
 
 
 def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
