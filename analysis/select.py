@@ -32,7 +32,10 @@ BASELINE_ABLATIONS = {"", "none", "null", "default", "full", "nan", "?"}
 IGNORED_KEYS = {"seed", "results_dir", "device", "run_id", "checkpoint_interval", "algo.name",
                 "env.name", "env.map", "method.name", "env.n_envs", "n_envs", "num_workers",
                 "name", "tags", "notes", "group", "resume", "git_commit", "log_interval",
-                "save_model", "verbose"}
+                "save_model", "verbose",
+                # mast.config.NON_SEMANTIC (analysis imports no training code; a test keeps
+                # the two in step): how a run reports and checkpoints, not what it learns
+                "progress", "save_buffer", "test_n_envs", "fail_at_t_env"}
 IGNORED_PREFIXES = ("wandb.", "hydra.", "launcher.", "ray.", "logging.", "_")
 IGNORED_SUFFIXES = ("_dir", "_path", ".device", "log_interval")
 

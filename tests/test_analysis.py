@@ -525,3 +525,13 @@ def test_return_rows_normalise_against_a_random_policy(tmp_path):
     row5 = t5.numeric[t5.numeric["Env."] == "ManySegmentSwimmer-10x2"].iloc[0]
     assert row5[[c for c in t5.numeric.columns if c.startswith("Dense")][0]] == pytest.approx(-15)
     assert any("return units" in n for n in t5.footnotes)
+
+
+def test_keys_that_do_not_change_learning_never_split_a_cell():
+    """Every key the run id leaves out (mast.config.NON_SEMANTIC) is ignored when the analysis
+    reduces runs to one configuration: a seed run with `progress=log` is still a seed."""
+    from analysis.select import is_ignored_key
+    from mast.config import NON_SEMANTIC
+
+    assert all(is_ignored_key(k) for k in NON_SEMANTIC if k != "wandb"), NON_SEMANTIC
+    assert is_ignored_key("wandb.mode")
