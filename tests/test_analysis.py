@@ -323,6 +323,13 @@ def test_smoothing_rules():
     assert np.array_equal(smooth(y), y)  # < 5 points: untouched
     assert np.allclose(smooth(np.arange(6.0)), np.arange(6.0))  # window 5, order 2: exact line
     assert smooth(np.random.default_rng(0).random(40)).shape == (40,)
+    spike = np.zeros(40)
+    spike[20] = 1.0
+    s = smooth(spike)  # 40 evaluations: an 11-point window, so the spike spreads ±5 only
+    assert np.allclose(s[:15], 0) and np.allclose(s[26:], 0) and not np.isclose(s[15], 0)
+    long = np.zeros(101)
+    long[50] = 1.0
+    assert not np.isclose(smooth(long)[40], 0)  # 101 evaluations: the full 21-point window
 
 
 def test_figures(store, tmp_path):
