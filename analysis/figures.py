@@ -147,15 +147,19 @@ def style(ax, legend_size: int = 8, **labels) -> None:
 
 
 def draw_band(ax, curves: list[tuple[np.ndarray, np.ndarray]], label: str, color=None,
-              ls: str = "-", scale: float = 100.0) -> bool:
-    """Smoothed mean over seeds with a ±1 std band, times `scale` (win rate → %; 1 for returns);
-    False when nothing to draw."""
+              ls: str = "-", scale: float = 100.0,
+              bounds: tuple[float, float] | None = (0.0, 1.0)) -> bool:
+    """Smoothed mean over seeds with a ±1 std band, times `scale` (win rate → %; 1 for returns),
+    clipped to `bounds` (a win rate's; None for returns: smoothing near a curve's ends must not
+    draw a negative win rate); False when nothing to draw."""
     band = seed_band(curves)
     if band is None:
         return False
     t, mean, sd, n = band
-    ax.plot(t, scale * mean, color=color, ls=ls, label=f"{label} (n={n})")
-    ax.fill_between(t, scale * (mean - sd), scale * (mean + sd), color=color, alpha=0.15, lw=0)
+    lo, hi = bounds if bounds is not None else (-np.inf, np.inf)
+    ax.plot(t, scale * np.clip(mean, lo, hi), color=color, ls=ls, label=f"{label} (n={n})")
+    ax.fill_between(t, scale * np.clip(mean - sd, lo, hi), scale * np.clip(mean + sd, lo, hi),
+                    color=color, alpha=0.15, lw=0)
     return True
 
 
@@ -218,7 +222,7 @@ def _draw_return(store: Store, ax, m: str, ids: list[str]) -> bool:
     if not _scored_by_return(store, ids):
         return False
     return draw_band(ax, _curves(store, ids, "test_return_mean"), method_label(m),
-                     COLORS.get(m), "--" if m == DENSE else "-", scale=1.0)
+                     COLORS.get(m), "--" if m == DENSE else "-", scale=1.0, bounds=None)
 
 
 def training_curves(store: Store, sel: dict, out: Path, idx: Index) -> None:

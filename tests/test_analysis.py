@@ -542,3 +542,22 @@ def test_keys_that_do_not_change_learning_never_split_a_cell():
 
     assert all(is_ignored_key(k) for k in NON_SEMANTIC if k != "wandb"), NON_SEMANTIC
     assert is_ignored_key("wandb.mode")
+
+
+def test_win_rate_bands_stay_in_range_returns_do_not_clip():
+    """Smoothing a curve that jumps from 0 fits a polynomial through the jump; a win rate is
+    still drawn within [0, 100]%, a return as smoothed."""
+    import matplotlib.pyplot as plt
+
+    from analysis.figures import draw_band
+
+    t = np.arange(40.0)
+    y = np.where(t < 20, 0.0, 1.0)
+    assert smooth(y).min() < 0  # what the clip is for
+    fig, ax = plt.subplots()
+    assert draw_band(ax, [(t, y)], "win rate")
+    assert draw_band(ax, [(t, y)], "return", scale=1.0, bounds=None)
+    win, ret = (line.get_ydata() for line in ax.lines)
+    assert win.min() >= 0 and win.max() <= 100
+    assert ret.min() < 0
+    plt.close(fig)
