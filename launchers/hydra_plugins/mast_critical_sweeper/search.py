@@ -96,9 +96,12 @@ class SearchState:
         if first:
             return first
         p, f = self.bracket()
-        if p is None or f is None or f - p <= self.spec.resolution + 1e-12:
+        # Dense passes by definition (sparsity 0) and an empty network fails (sparsity 1): a grid
+        # whose every level fails (or passes) is bisected towards 0 (or 1), not given up on.
+        lo, hi = (0.0 if p is None else p), (1.0 if f is None else f)
+        if hi - lo <= self.spec.resolution + 1e-12:
             return []
-        mid = round((p + f) / 2, 6)
-        if math.isclose(mid, p) or math.isclose(mid, f):
+        mid = round((lo + hi) / 2, 6)
+        if math.isclose(mid, lo) or math.isclose(mid, hi):
             return []
         return self._missing([mid])
