@@ -12,17 +12,8 @@
 #   python scripts/archive_runs.py 'results/*' --watch 300 --commit
 # Extra Hydra overrides for every sweep go in $EXTRA (e.g. EXTRA='hydra.launcher.address=auto');
 # with results_dir=DIR there, also set RESULTS=DIR (where stages look for their source runs).
-#
-# Several queues on one workstation: NICE=19 makes this one take only the CPU the others leave.
-# Plain `nice` is not enough: Ray starts its workers at its own niceness, and with the kernel's
-# autogroup scheduling (each setsid/terminal session is a group) nice only ranks processes
-# within a group, so the whole group's niceness is set too (Linux, /proc/self/autogroup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ -n "${NICE:-}" ]]; then
-  renice -n "$NICE" -p $$ >/dev/null
-  if [[ -w /proc/self/autogroup ]]; then echo "$NICE" > /proc/self/autogroup; fi
-fi
 PY=${PY:-.venv/bin/python}
 COMMON="checkpoint_interval=50000 ${EXTRA:-}"
 [[ -n "${STAGES_DRY:-}" ]] && COMMON="$COMMON hydra.launcher.dry_run=true"
