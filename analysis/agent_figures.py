@@ -32,6 +32,8 @@ UNIT_TYPES = {"3m": ["marine"] * 3, "8m": ["marine"] * 8, "25m": ["marine"] * 25
               "2s3z": ["stalker"] * 2 + ["zealot"] * 3, "3s5z": ["stalker"] * 3 + ["zealot"] * 5}
 TYPE_COLORS = {"stalker": "tab:blue", "zealot": "tab:orange", "marine": "tab:green"}
 MASK_LAYER = "agent.rnn.weight_hh"
+MANUAL_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
+                 "tab:gray", "tab:olive", "tab:cyan"]
 TICKET_STYLE = {"cheating": ("tab:red", "-"), "winning": ("tab:green", "-"),
                 "random": ("tab:brown", "--"), DENSE: ("black", "--")}
 
@@ -189,9 +191,10 @@ def pattern_figures(store: Store, out: Path, idx: Index) -> None:
         if len(by) < 2:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
-        for i, label in enumerate(sorted(by, key=lambda k: (not k.startswith("adaptive"), k))):
+        manual = iter(MANUAL_COLORS * len(by))  # adaptive keeps red; no manual curve is red
+        for label in sorted(by, key=lambda k: (not k.startswith("adaptive"), k)):
             draw_band(ax, _curves(store, by[label], "test_win_rate"), label,
-                      "tab:red" if label.startswith("adaptive") else f"C{i}")
+                      "tab:red" if label.startswith("adaptive") else next(manual))
         _save_curves(fig, ax, out, idx, cell, "unit_density", SEC_PATTERNS)
         made += 1
     if not made:

@@ -182,3 +182,28 @@ def test_pattern_figure_compares_mast_runs_only(tmp_path):
     assert {k: sorted(v) for k, v in groups[("qmix", "2s3z", 0.9, 1000)].items()} == {
         "adaptive (MAST)": ["adaptive-s0", "adaptive-s1"],
         "manual: stalker 8%, zealot 12%": ["manual-s0", "manual-s1"]}
+
+
+def test_pattern_figure_gives_each_curve_its_own_color(tmp_path, monkeypatch):
+    """Adaptive is red and no manual pattern shares its color (the default cycle's 4th is red)."""
+    from matplotlib.colors import to_hex
+
+    import analysis.agent_figures as af
+    from analysis.figures import Index
+    from analysis.store import load_store
+
+    write_run(tmp_path, "adaptive", "mast", 0.9, 0, 0.8, mp="2s3z", share=False)
+    for i, (st, ze) in enumerate([(0.1, 0.1), (0.08, 0.12), (0.14, 0.06), (0.12, 0.0867)]):
+        write_run(tmp_path, f"manual-{i}", "mast", 0.9, 0, 0.7, mp="2s3z", share=False,
+                  method_cfg={"unit_density": {"stalker": st, "zealot": ze}})
+    colors: dict[str, str] = {}
+    real = af.draw_band
+
+    def spy(ax, curves, label, color=None, *a, **k):
+        colors[label] = color
+        return real(ax, curves, label, color, *a, **k)
+
+    monkeypatch.setattr(af, "draw_band", spy)
+    af.pattern_figures(load_store(tmp_path), tmp_path / "out", Index())
+    assert len(colors) == 5 and len({to_hex(c) for c in colors.values()}) == 5
+    assert colors["adaptive (MAST)"] == "tab:red"
