@@ -72,10 +72,11 @@ tickets() {  # issue 11, Fig. 10 at its source's budget, 400k steps: the winning
   fi
 }
 
-per_agent() {  # issue 11, Fig. 12 on 2s3z at 90%, per-agent networks, seed 0 at 400k steps (the
-  # budget this machine affords): MAST's adaptive global budget vs three manual unit-type patterns
-  # (one sweep, so its jobs share the launcher's slots; null is the adaptive global budget)
-  sweep_budget 400000 env.map=2s3z agent.share_params=false sparsity=0.9 seed=0 method=mast \
+per_agent() {  # issue 11, Fig. 12 on 2s3z at 90%, per-agent networks at 400k steps (the budget
+  # this machine affords): MAST's adaptive global budget vs three manual unit-type patterns
+  # (one sweep, so its jobs share the launcher's slots; null is the adaptive global budget).
+  # Seed 0 is archived; seeds 1-2 are 8 more runs of ≈1 h.
+  sweep_budget 400000 env.map=2s3z agent.share_params=false sparsity=0.9 seed=0,1,2 method=mast \
     'method.unit_density=null,{stalker: 0.1, zealot: 0.1},{stalker: 0.08, zealot: 0.12},{stalker: 0.14, zealot: 0.06}'
 }
 
