@@ -22,7 +22,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .figures import Index, _curves, _load_masks, _save, _slug, draw_band, style  # noqa: E402
-from .select import BASELINE_ABLATIONS, DENSE, algo_label, budget, pct, select_baseline  # noqa: E402
+from .select import (  # noqa: E402
+    BASELINE_ABLATIONS,
+    DENSE,
+    algo_label,
+    budget,
+    budgets,
+    pct,
+    select_baseline,
+)
 from .store import Store  # noqa: E402
 
 SEC_TICKETS = "Tickets: winning, random and cheating (Fig. 10)"
@@ -58,7 +66,7 @@ def _baseline_runs(store: Store) -> pd.DataFrame:
     equal budgets compare equal: NaN does not)."""
     fin = store.finished()
     fin = fin[fin["ablation"].astype(str).isin(BASELINE_ABLATIONS)]
-    return fin.assign(budget=[None if pd.isna(t) else int(t) for t in fin["t_max"]],
+    return fin.assign(budget=budgets(fin),
                       share=[_cfg(store, r, "agent.share_params") for r in fin["run_id"]])
 
 

@@ -171,7 +171,7 @@ def sparse_cells(store: Store, methods: Iterable[str] | None = None,
     """
     fin = store.finished()
     if by_budget:
-        fin = fin.assign(budget=[None if pd.isna(t) else int(t) for t in fin["t_max"]])
+        fin = fin.assign(budget=budgets(fin))
     extra = ["budget"] if by_budget else []
     cells: dict[tuple, list[str]] = {}
     dense: dict[tuple, list[str]] = {}
@@ -193,6 +193,11 @@ def sparse_cells(store: Store, methods: Iterable[str] | None = None,
         dense[_none_nan(key)] = ids
         notes += [f"{algo_label(algo)} {mp} Dense: {x}" for x in n]
     return {"cells": cells, "dense": dense, "notes": notes}
+
+
+def budgets(runs: pd.DataFrame) -> list[int | None]:
+    """Each run's t_max as an int, None where unknown (NaN ≠ NaN would split equal budgets)."""
+    return [None if pd.isna(t) else int(t) for t in runs["t_max"]]
 
 
 def _none_nan(key: tuple) -> tuple:

@@ -12,7 +12,8 @@ class CriticalSweeperConf:
     ≥ dense − tolerance). ``grid``: coarse levels, evaluated with the baseline in one round;
     then bisection between the last passing and the first failing level until they are at most
     ``resolution`` apart (dense counts as passing at 0 and an empty network as failing at 1, so
-    a grid whose every level fails or passes is bisected towards 0 or 1). Every level runs all ``seeds`` in parallel (one launcher call).
+    a grid whose every level fails or passes is bisected towards 0 or 1). Every level runs all
+    ``seeds`` in parallel (one launcher call).
     ``baseline``: overrides that turn a job into the dense reference (replacing the same keys).
     ``store_dir``: where ``_searches/<search_id>/search.json`` goes (null: the app's
     ``results_dir``). ``objective``: key of the dict the task returns."""
