@@ -26,6 +26,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mast.config import NON_SEMANTIC  # noqa: E402
+
 from .aggregate import percent_scale  # noqa: E402
 from .figures import COLORS, Index, _ordered_methods, _save, _slug, style  # noqa: E402
 from .select import (  # noqa: E402
@@ -197,6 +199,15 @@ def flops_frontier(store: Store, out: Path, idx: Index) -> None:
         idx.notes.append(f"FLOPs frontier skipped: no finished run logs `{FLOPS_KEY}`.")
 
 
+def search_title(d: dict) -> str:
+    """What was searched, in the search's own overrides minus the keys that do not change
+    learning (`results_dir`, `checkpoint_interval`, … as run ids ignore them), and its seeds."""
+    keep = [o for o in d.get("overrides", [])
+            if o.split("=", 1)[0].lstrip("+~").split(".", 1)[0] not in NON_SEMANTIC]
+    seeds = ",".join(str(s) for s in d.get("spec", {}).get("seeds", []))
+    return f"{' '.join(keep)}" + (f", seeds {seeds}" if seeds else "")
+
+
 def plot_search(d: dict, path: Path) -> Path:
     """One search: per-seed and mean win rate per level, threshold, critical sparsity."""
     if not d.get("levels"):
@@ -217,7 +228,7 @@ def plot_search(d: dict, path: Path) -> Path:
         ax.axvline(100 * d["critical_sparsity"], color="tab:green", ls="--",
                    label=f"critical {pct(d['critical_sparsity'])}")
     style(ax, 7, xlabel="sparsity (%)", ylabel="final win rate (%)",
-          title=f"{' '.join(d.get('overrides', []))[:70]}\n{len(d['rounds'])} rounds"
+          title=f"{search_title(d)}\n{len(d['rounds'])} rounds"
                 f"{'' if d.get('done') else ' (unfinished)'}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, bbox_inches="tight")

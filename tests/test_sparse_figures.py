@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from analysis.sparse_figures import critical_sparsity
+from analysis.sparse_figures import critical_sparsity, search_title
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE_WIN = 0.9
@@ -79,6 +79,13 @@ def test_critical_sparsity_rule():
     assert critical_sparsity(pts, 0.9) == 0.8  # 0.86 < 0.873: 0.95 passing again is ignored
     assert critical_sparsity(pts, 0.9, tolerance=0.05) == 0.95
     assert critical_sparsity({0.5: 0.1}, 0.9) is None
+
+
+def test_search_title_names_what_changes_learning():
+    d = {"overrides": ["algo=qmix", "env.map=3m", "t_max=400000", "checkpoint_interval=50000",
+                       "results_dir=/x/results", "+wandb.mode=offline"],
+         "spec": {"seeds": [0, 1]}}
+    assert search_title(d) == "algo=qmix env.map=3m t_max=400000, seeds 0,1"
 
 
 def test_sparse_report(tmp_path):
