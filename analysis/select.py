@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .store import Store
@@ -70,8 +71,8 @@ def canon(v: Any) -> str | None:
     """Hashable, comparable form of a config value; None for missing."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
-    if isinstance(v, bool):
-        return str(v).lower()
+    if isinstance(v, bool | np.bool_):  # a bool column's cells are numpy bools
+        return str(bool(v)).lower()
     if isinstance(v, int | float):
         f = float(v)
         return repr(int(f)) if f.is_integer() else repr(f)
@@ -80,26 +81,40 @@ def canon(v: Any) -> str | None:
     return str(v)
 
 
-def config_values(store: Store, run_ids: Iterable[str], key: str) -> dict[str, str | None]:
+NULL = "null"  # the value of a key that is, or sits under, a key set to null in the config
+
+
+def config_value(store: Store, run_id: str, key: str) -> str | None:
+    """canon() of one run's ``key``; NULL where the key or a parent of it is null in the run's
+    config (`method.unit_density: null` vs `{stalker: 0.08, …}`); None only where the run's
+    config does not have the key at all (a key added after the run: compatible with any)."""
     cfg = store.configs
-    ids = list(run_ids)
-    if key not in cfg.columns:
-        return dict.fromkeys(ids)
-    return {r: (canon(cfg.at[r, key]) if r in cfg.index else None) for r in ids}
+    if key in cfg.columns and run_id in cfg.index:
+        v = canon(cfg.at[run_id, key])
+        if v is not None:
+            return v
+    nulls = store.nulls.get(run_id, frozenset())
+    parts = key.split(".")
+    if any(".".join(parts[:i]) in nulls for i in range(1, len(parts) + 1)):
+        return NULL
+    return None
+
+
+def config_values(store: Store, run_ids: Iterable[str], key: str) -> dict[str, str | None]:
+    return {r: config_value(store, r, key) for r in run_ids}
 
 
 def varied_keys(store: Store, run_ids: Iterable[str]) -> list[str]:
-    """Config keys (not ignored) with more than one distinct non-missing value among runs."""
+    """Config keys (not ignored) with more than one distinct value among runs; a run without
+    the key does not count, one with it null does (NULL is a value)."""
     ids = [r for r in run_ids if r in store.configs.index]
     if len(ids) < 2:
         return []
-    sub = store.configs.loc[ids]
     out = []
-    for key in sub.columns:
+    for key in store.configs.columns:
         if is_ignored_key(key):
             continue
-        vals = {canon(v) for v in sub[key]} - {None}
-        if len(vals) > 1:
+        if len(set(config_values(store, ids, key).values()) - {None}) > 1:
             out.append(key)
     return sorted(out)
 

@@ -34,6 +34,7 @@ from .select import (  # noqa: E402
     BASELINE_ABLATIONS,
     algo_label,
     budget,
+    config_value,
     method_label,
     order_maps,
     pct,
@@ -49,6 +50,7 @@ SEC_CRIT = "Final win rate vs sparsity, critical sparsity marked (Fig. 8)"
 SEC_FLOPS = "Final win rate vs training FLOPs (frontier per map)"
 SEC_SEARCH = "Automatic critical-sparsity searches (hydra/sweeper=critical)"
 MARKERS = {"qmix": "o", "wqmix": "s", "res": "^", "vdn": "D", "facmac": "P", "comix": "X"}
+TICKET_COLORS = {"winning ticket": "tab:green", "random ticket": "tab:brown"}
 
 
 def critical_sparsity(points: dict[float, float], dense: float, tolerance: float = TOLERANCE,
@@ -130,24 +132,41 @@ def _frontier(xs: list[float], ys: list[float]) -> tuple[list[float], list[float
     return fx, fy
 
 
+def variant(store: Store, run_id: str, method: str) -> str:
+    """What (algo, method, sparsity) does not say about a run: a ticket's kind (its mask from a
+    finished run, or random) and per-agent networks. '' for the common case."""
+    parts = []
+    if method == "ticket":
+        random = config_value(store, run_id, "method.mask_from") in ("random", None)
+        parts.append("random ticket" if random else "winning ticket")
+    if config_value(store, run_id, "agent.share_params") == "false":
+        parts.append("per-agent")
+    return ", ".join(parts)
+
+
 def frontier_cells(store: Store, mp: str, notes: list[str] | None = None
                    ) -> dict[tuple, list[tuple[float, float]]]:
-    """(algo, method, sparsity, t_max, ablation) → [(cumulative training FLOPs, final score)]
-    of the finished runs on one map that log FLOPs. Within a configuration, runs that differ in
-    another knob are reduced to the baseline configuration as in Table 1 (`select_baseline`;
-    what is excluded goes to `notes`)."""
+    """(algo, method, variant, sparsity, t_max, ablation) → [(cumulative training FLOPs, final
+    score)] of the finished runs on one map that log FLOPs. A winning and a random ticket, or
+    shared and per-agent networks, are separate points (`variant`). Within a point, runs that
+    differ in another knob are reduced to the baseline configuration as in Table 1
+    (`select_baseline`; what is excluded goes to `notes`)."""
     fin = store.finished()
     ids: dict = defaultdict(list)
     for r in fin[fin["map"] == mp].itertuples():
         t_max = None if pd.isna(r.t_max) else int(r.t_max)  # NaN ≠ NaN: one key for all
-        ids[(r.algo, r.method, float(r.sparsity), t_max, str(r.ablation))].append(r.run_id)
+        ids[(r.algo, r.method, variant(store, r.run_id, r.method), float(r.sparsity), t_max,
+             str(r.ablation))].append(r.run_id)
     runs = fin.set_index("run_id")
     cells: dict = {}
     for key, group in ids.items():
-        kept, why = select_baseline(store, group)
+        # ties are broken by the method's usual setting over the whole store, as in Table 1
+        pool = fin[(fin["algo"] == key[0]) & (fin["method"] == key[1])]["run_id"].tolist()
+        kept, why = select_baseline(store, group, pool)
         if notes is not None:
-            notes += [f"{mp} frontier, {algo_label(key[0])} {method_label(key[1])} "
-                      f"{pct(key[2])} {budget(key[3])}: {n}" for n in why]
+            var = f" ({key[2]})" if key[2] else ""
+            notes += [f"{mp} frontier, {algo_label(key[0])} {method_label(key[1])}{var} "
+                      f"{pct(key[3])} {budget(key[4])}: {n}" for n in why]
         pts = [(f, float(runs.at[rid, "final_win_rate"])) for rid in kept
                if (f := _final_flops(store, rid)) is not None and f > 0
                and not np.isnan(runs.at[rid, "final_win_rate"])]
@@ -169,15 +188,20 @@ def flops_frontier(store: Store, out: Path, idx: Index) -> None:
         if not cells:
             continue
         scale = percent_scale(mp)
-        several_budgets = len({k[3] for k in cells}) > 1
+        several_budgets = len({k[4] for k in cells}) > 1
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         xs, ys, seen = [], [], set()
-        for (algo, m, sp, t_max, abl), pts in sorted(cells.items(), key=lambda kv: str(kv[0])):
+        for (algo, m, var, sp, t_max, abl), pts in sorted(cells.items(),
+                                                          key=lambda kv: str(kv[0])):
             f, w = np.array(pts).T
             x, y = float(f.mean()), float(scale * w.mean())
-            lab = f"{algo_label(algo)} {method_label(m)}"
-            ax.errorbar(x, y, yerr=scale * w.std(), xerr=f.std(), color=COLORS.get(m),
+            kind = var.removesuffix("per-agent").rstrip(", ")
+            lab = f"{algo_label(algo)} {kind or method_label(m)}" + (
+                ", per-agent" if var.endswith("per-agent") else "")
+            ax.errorbar(x, y, yerr=scale * w.std(), xerr=f.std(),
+                        color=TICKET_COLORS.get(kind, COLORS.get(m)),
                         marker=MARKERS.get(algo, "o"), capsize=2,
+                        mfc="none" if var.endswith("per-agent") else None,
                         label=None if lab in seen else lab)
             seen.add(lab)
             note = pct(sp) + (f" {budget(t_max)}" if several_budgets else "")

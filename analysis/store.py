@@ -36,6 +36,9 @@ class Store:
     metrics: pd.DataFrame
     configs: pd.DataFrame
     masks: dict[str, list[Path]] = field(default_factory=dict)
+    # run id → dotted keys set to null in its config (`method.unit_density: null`): a frame cell
+    # cannot tell that from a key the run's config predates, and the two mean different things
+    nulls: dict[str, frozenset[str]] = field(default_factory=dict)
     source: str = ""
     problems: list[str] = field(default_factory=list)
     _groups: dict | None = field(default=None, repr=False)
@@ -247,9 +250,11 @@ def build_store(
         for col in ("algo", "map", "method", "env", "ablation"):
             runs[col] = runs[col].fillna("?").astype(str)
     mdf = pd.DataFrame(metrics, columns=METRIC_COLUMNS)
-    cdf = pd.DataFrame.from_dict({k: flatten(v) for k, v in configs.items()}, orient="index")
+    flat = {k: flatten(v) for k, v in configs.items()}
+    cdf = pd.DataFrame.from_dict(flat, orient="index")
     cdf.index.name = "run_id"
-    return Store(runs=runs, metrics=mdf, configs=cdf, masks=masks, source=source,
+    nulls = {k: frozenset(key for key, v in f.items() if v is None) for k, f in flat.items()}
+    return Store(runs=runs, metrics=mdf, configs=cdf, masks=masks, nulls=nulls, source=source,
                  problems=problems)
 
 

@@ -1,5 +1,6 @@
 """Replays: `python -m mast.evaluate RUN --gif out.gif` writes an animated GIF of greedy SMAX
-episodes of the run's checkpoint (JaxMARL's SMAX visualiser, Pillow writer)."""
+episodes of the run's checkpoint (frames drawn with matplotlib from the SMAX unit state, Pillow
+writer)."""
 
 from __future__ import annotations
 

@@ -90,3 +90,30 @@ def test_hydra_sweeper_resumes_after_a_kill(tmp_path):
 def test_sweeps_of_the_searched_key_are_refused(tmp_path):
     out = _launch(tmp_path, "sparsity=0.5,0.9")
     assert out.returncode != 0 and "sparsity: hydra/sweeper=critical searches" in out.stderr
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["hydra.sweeper.objective=final_score"],
+     "hydra.sweeper.objective=final_score: the run "),
+    (["hydra.sweeper.objective=final_return", "return_shift=1.0"],
+     "hydra.sweeper.relative=true: the baseline's mean final_return is -0.1"),
+])
+def test_a_score_the_rule_cannot_use_stops_the_search(tmp_path, extra, message):
+    """A run without the objective (it would count as 0) or a negative baseline under the
+    relative rule (its threshold would lie above it) stops the search with one line, state
+    unwritten, instead of reporting a critical sparsity."""
+    out = _launch(tmp_path, *extra, "hydra.sweeper.grid=[0.5]")
+    assert out.returncode != 0 and message in out.stderr, out.stderr[-2000:]
+    [state_file] = (tmp_path / "results" / "_searches").glob("*/search.json")
+    assert json.loads(state_file.read_text())["rounds"] == []
+
+
+def test_a_win_rate_search_without_a_win_condition_is_refused_up_front(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "-m", "hydra/sweeper=critical", "algo=comix",
+         "env=mamujoco", f"results_dir={tmp_path}", f"hydra.sweep.dir={tmp_path / 'm'}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode != 0
+    assert ("hydra.sweeper.objective=final_win_rate: env=mamujoco has no win condition; "
+            "allowed: final_return") in out.stderr, out.stderr[-2000:]
+    assert not any(tmp_path.glob("_searches/*"))

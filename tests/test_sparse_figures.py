@@ -102,7 +102,7 @@ def test_sparse_report(tmp_path):
     assert "| QMIX | 3m | 1k | MAST | 90% | 90.0% |" in table
     assert "| QMIX | 3m | 1k | RigL | 50% | 90.0% |" in table
     index = (out / "sparse.md").read_text()
-    assert "winning ticket" not in index or "Tickets" in index
+    assert "tickets_qmix_3m_sp90_1k.png" in index and "Tickets" in index
     assert "critical sparsity 50%" in index
 
 
@@ -144,6 +144,8 @@ def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
                   method_cfg={"operator_scale": "none"})
         write_run(tmp_path, f"tick-s{seed}", "ticket", 0.9, seed, 0.7,
                   method_cfg={"mask_from": str(tmp_path / "mast-s0")})
+        write_run(tmp_path, f"rtick-s{seed}", "ticket", 0.9, seed, 0.6,
+                  method_cfg={"mask_from": "random"})
         write_run(tmp_path, f"dense2k-s{seed}", "dense", 0.9, seed, 0.95, t_max=2000)
         write_run(tmp_path, f"mast2k-s{seed}", "mast", 0.9, seed, 0.9, t_max=2000)
         write_run(tmp_path, f"mast-nosm-s{seed}", "mast", 0.9, seed, 0.5,
@@ -161,15 +163,70 @@ def test_tickets_and_frontier_keep_budgets_and_ablations_apart(tmp_path):
     assert sorted(g["cheating ticket (mast)"]) == ["mast-s0", "mast-s1"]
     assert sorted(g["dense"]) == ["dense-s0", "dense-s1"]
     assert sorted(g["winning ticket (mast)"]) == ["tick-s0", "tick-s1"]
+    assert sorted(g["random ticket"]) == ["rtick-s0", "rtick-s1"]
 
     cells = frontier_cells(store, "3m")
-    assert len(cells) == 6  # dense 1k/2k, MAST 1k/2k, the ablation, the ticket
-    assert [w for _, w in cells[("qmix", "mast", 0.9, 1000, "none")]] == [0.8, 0.8]
-    assert [w for _, w in cells[("qmix", "mast", 0.9, 2000, "none")]] == [0.9, 0.9]
+    # dense 1k / 2k / per-agent 1k, MAST 1k / 2k, the ablation, the winning and random tickets
+    assert len(cells) == 8
+    assert [w for _, w in cells[("qmix", "mast", "", 0.9, 1000, "none")]] == [0.8, 0.8]
+    assert [w for _, w in cells[("qmix", "mast", "", 0.9, 2000, "none")]] == [0.9, 0.9]
+    assert [w for _, w in cells[("qmix", "ticket", "winning ticket", 0.9, 1000, "none")]] == [
+        0.7, 0.7]
+    assert [w for _, w in cells[("qmix", "ticket", "random ticket", 0.9, 1000, "none")]] == [
+        0.6, 0.6]
+    assert [w for _, w in cells[("qmix", "dense", "per-agent", 0.0, 1000, "none")]] == [
+        0.99, 0.99]
     idx = Index()
     flops_frontier(store, tmp_path / "out", idx)
     [(caption, _)] = idx.sections["Final win rate vs training FLOPs (frontier per map)"]
     assert "budget" in caption
+
+
+def test_frontier_ties_go_to_the_methods_usual_setting(tmp_path):
+    """One dense run with the max operator and one dense diagnostic with Soft Mellowmax, in a
+    store where most runs (MAST) use Soft Mellowmax: the dense point is the max-operator run,
+    dense's usual setting, not the store's most frequent operator."""
+    from analysis.sparse_figures import frontier_cells
+    from analysis.store import load_store
+
+    write_run(tmp_path, "dense-max", "dense", 0.9, 0, 0.9, method_cfg={"operator": "max"})
+    write_run(tmp_path, "dense-sm", "dense", 0.9, 1, 0.5,
+              method_cfg={"operator": "soft_mellowmax"})
+    write_run(tmp_path, "dense-max-2k", "dense", 0.9, 0, 0.95, t_max=2000,
+              method_cfg={"operator": "max"})
+    for seed in range(3):
+        write_run(tmp_path, f"mast-s{seed}", "mast", 0.9, seed, 0.8,
+                  method_cfg={"operator": "soft_mellowmax"})
+    notes: list[str] = []
+    cells = frontier_cells(load_store(tmp_path), "3m", notes)
+    assert [w for _, w in cells[("qmix", "dense", "", 0.0, 1000, "none")]] == [0.9]
+    assert notes == ["3m frontier, QMIX Dense 0% 1k: 1 run(s) with method.operator ≠ max "
+                     "excluded"]
+
+
+def test_a_null_setting_is_a_value_not_a_missing_key(tmp_path):
+    """`method.unit_density: null` (MAST's adaptive allocation) and a manual pattern are two
+    configurations: reduced to one, the adaptive run is kept (the pool's usual value), not
+    averaged with a pattern. A run whose config predates a key still matches any value."""
+    from analysis.select import NULL, config_value, select_baseline
+    from analysis.store import load_store
+
+    write_run(tmp_path, "adaptive", "mast", 0.9, 0, 0.8, mp="2s3z", share=False,
+              method_cfg={"unit_density": None})
+    for name, ud in (("manual-a", {"stalker": 0.08, "zealot": 0.12}),
+                     ("manual-b", {"stalker": 0.14, "zealot": 0.06})):
+        write_run(tmp_path, name, "mast", 0.9, 0, 0.7, mp="2s3z", share=False,
+                  method_cfg={"unit_density": ud})
+    write_run(tmp_path, "shared", "mast", 0.9, 1, 0.6, mp="2s3z",
+              method_cfg={"unit_density": None})
+    store = load_store(tmp_path)
+    assert config_value(store, "adaptive", "method.unit_density.stalker") == NULL
+    assert config_value(store, "manual-a", "method.unit_density.stalker") == "0.08"
+    assert config_value(store, "adaptive", "method.not_yet_a_key") is None
+    kept, notes = select_baseline(store, ["adaptive", "manual-a", "manual-b"],
+                                  pool=["adaptive", "manual-a", "manual-b", "shared"])
+    assert kept == ["adaptive"] and notes == [
+        "2 run(s) with method.unit_density.stalker ≠ null excluded"]
 
 
 def test_pattern_figure_compares_mast_runs_only(tmp_path):

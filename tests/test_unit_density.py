@@ -69,12 +69,23 @@ def test_per_agent_densities_follow_the_pattern_and_survive_rigl(tiny_cfg):
         assert torch.equal(sp.masks.masks[n].flatten(1).sum(1), before[n])
 
 
-def test_adaptive_allocation_differs_per_agent_under_a_global_budget(tiny_cfg):
-    """Without a pattern the stacked tensor is one layer: the budget is global over agents."""
+def test_adaptive_allocation_moves_density_between_agents(tiny_cfg):
+    """Without a pattern the stacked tensor is one layer with one budget: a RigL update whose
+    dense gradient is largest in agent 0's slice grows agent 0's connections at the others'
+    expense (a per-agent budget would keep every agent's count), and the layer's total holds."""
     cfg = tiny_cfg(*PER_AGENT, "method=mast")
-    _, sp = _controller(cfg)
-    dens = sp.masks.per_agent_densities("agent.fc1.weight")
-    assert np.mean(dens) == pytest.approx(0.1, abs=1e-3) and len(set(dens)) > 1
+    nets, sp = _controller(cfg)
+    name = "agent.fc1.weight"
+    before = sp.masks.masks[name].flatten(1).sum(1).clone()
+    for p in nets.parameters():
+        p.grad = 1e-3 * torch.randn_like(p)
+    nets.get_parameter(name).grad[0] *= 1e4  # agent 0's slice: by far the largest gradients
+    opt = torch.optim.RMSprop(nets.parameters())
+    sp.before_step(nets, opt, n_updates=cfg.method.update_interval_episodes, t_env=0)
+    after = sp.masks.masks[name].flatten(1).sum(1)
+    assert after.sum() == before.sum()
+    assert after[0] > before[0] and (after[1:] <= before[1:]).all() and (after[1:] < before[1:]).any()
+    assert np.mean(sp.masks.per_agent_densities(name)) == pytest.approx(0.1, abs=1e-3)
 
 
 def test_training_run_keeps_the_manual_pattern(tiny_cfg):

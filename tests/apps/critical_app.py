@@ -2,7 +2,8 @@
 sparsity (0.9 dense; 0.9 − 0.01·s up to ``threshold``, 0.3 above), with a results store that
 skips finished runs by run id like the real one. Environment variable ``CRITICAL_KILL_AFTER=N``
 SIGKILLs the search process (basic launcher: jobs run inside it) once N runs finished; it is not
-an override, so the relaunched search has the same search id."""
+an override, so the relaunched search has the same search id. ``final_return`` is the win rate
+minus ``return_shift`` (a score that can be negative)."""
 
 import json
 import os
@@ -26,8 +27,9 @@ def main(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.results_dir) / run_id
     summary = run_dir / "summary.json"
     if summary.exists():
-        return {"status": "skipped", "run_id": run_id,
-                "final_win_rate": json.loads(summary.read_text())["final_win_rate"]}
+        done = json.loads(summary.read_text())["final_win_rate"]
+        return {"status": "skipped", "run_id": run_id, "final_win_rate": done,
+                "final_return": done - cfg.return_shift}
     run_dir.mkdir(parents=True, exist_ok=True)
     value = win_rate(cfg.method, sp, cfg.threshold)
     summary.write_text(json.dumps({"final_win_rate": value}))
@@ -37,7 +39,8 @@ def main(cfg: DictConfig) -> dict:
     kill_after = int(os.environ.get("CRITICAL_KILL_AFTER", "0"))
     if kill_after and len(log.read_text().splitlines()) == kill_after:
         os.kill(os.getpid(), signal.SIGKILL)
-    return {"status": "finished", "run_id": run_id, "final_win_rate": value}
+    return {"status": "finished", "run_id": run_id, "final_win_rate": value,
+            "final_return": value - cfg.return_shift}
 
 
 if __name__ == "__main__":

@@ -119,9 +119,42 @@ class CriticalSweeper(Sweeper):
             pass
         return out
 
+    # --- what a job scored ----------------------------------------------------------------------
+    def _objective_of(self, returned: Any, overrides: list[str]) -> float:
+        """The job's `objective`; a run that reports none fails the search (a silent 0 would
+        make every level pass a threshold of 0, or fail one above it)."""
+        value = (returned or {}).get(self.objective) if isinstance(returned, dict) else None
+        if value is None:
+            raise CriticalSweeperError(
+                f"hydra.sweeper.objective={self.objective}: the run {' '.join(overrides)} "
+                f"reported no such value; allowed: a numeric key of its summary, e.g. "
+                f"final_win_rate (SMAX/SMAC) or final_return")
+        return float(value)
+
+    def _check_relative(self, state: SearchState) -> None:
+        base = state.mean(None)
+        if self.spec.relative and base is not None and base <= 0:
+            raise CriticalSweeperError(
+                f"hydra.sweeper.relative=true: the baseline's mean {self.objective} is {base:.4g}, "
+                "and a relative margin needs a positive one; allowed: hydra.sweeper.relative=false "
+                "(tolerance in the objective's units)")
+
+    def _check_objective(self) -> None:
+        """Before any job: a win-rate search of an environment without a win condition."""
+        try:
+            from mast.envs.env_maps import has_win_condition
+        except ImportError:  # another app
+            return
+        env = OmegaConf.select(self.config, "env.name")
+        if self.objective == "final_win_rate" and env and not has_win_condition(str(env)):
+            raise CriticalSweeperError(
+                f"hydra.sweeper.objective=final_win_rate: env={env} has no win condition; "
+                "allowed: final_return with hydra.sweeper.relative=false")
+
     # --- the loop ---------------------------------------------------------------------------------
     def sweep(self, arguments: list[str]) -> Any:
         assert self.launcher is not None and self.config is not None
+        self._check_objective()
         fixed = self._fixed(list(arguments))
         path = self._state_path(fixed)
         state = SearchState(self.spec)
@@ -142,9 +175,9 @@ class CriticalSweeper(Sweeper):
                 log.info("critical: dry run, the next round depends on this one's win rates")
                 return out
             job_idx += len(batch)
-            for (lv, s), r in zip(todo, results, strict=True):
-                value = (r.return_value or {}).get(self.objective)
-                state.record(lv, s, 0.0 if value is None else float(value))
+            for (lv, s), overrides, r in zip(todo, batch, results, strict=True):
+                state.record(lv, s, self._objective_of(r.return_value, overrides))
+            self._check_relative(state)
             state.rounds.append(sorted({key(lv) for lv, _ in todo}))
             out = self._save(path, state, fixed)
             log.info(f"critical: round {len(state.rounds)} {state.rounds[-1]} → levels "
