@@ -49,17 +49,21 @@ def _run_learner(run_dir: Path, sparsity: float = 0.8):
 
 def _same_outputs_along_episodes(agent, policy: SparsePolicy, learner, env):
     """Step the run's agent (torch) and the loader (NumPy) over real SMAX episodes collected with
-    exploration (so inputs vary): same outputs, same greedy actions over available ones. Yields
-    (episode, t, torch outputs, NumPy outputs) for further checks."""
+    exploration (so inputs vary): the loader builds its own inputs from the raw observations and
+    last actions (equal to the training code's), same outputs, same greedy actions over
+    available ones. Yields (episode, t, torch outputs, NumPy outputs) for further checks."""
     episodes, _ = EpisodeRunner(env, learner, env.spec, torch.device("cpu"), 0).run(0.3)
     for ep in episodes:
         obs, acts = torch.from_numpy(ep.obs)[None], torch.from_numpy(ep.actions)[None]
         inputs = batch_agent_inputs(obs, acts, env.spec.n_actions)[0]  # [T+1, n, in]
         h_t, h_np = agent.initial_hidden(1), policy.initial_hidden(1)
         for t in range(ep.length):
+            last = ep.actions[t - 1][None] if t else np.full((1, env.spec.n_agents), -1)
+            own = policy.agent_inputs(ep.obs[t][None], last)
+            np.testing.assert_array_equal(own, inputs[t][None].numpy())
             with torch.no_grad():
                 q_t, h_t = agent(inputs[t][None], h_t)
-            q_np, h_np = policy.forward(inputs[t][None].numpy(), h_np)
+            q_np, h_np = policy.forward(own, h_np)
             np.testing.assert_allclose(q_np, q_t.numpy(), rtol=1e-4, atol=1e-5)
             avail = ep.avail[t][None]
             greedy_t = q_t.masked_fill(~torch.from_numpy(avail), -float("inf")).argmax(-1)
