@@ -92,9 +92,11 @@ def normalized(
 ) -> tuple[float, float, float]:
     """100 * (stat(values) − baseline) / (stat(dense) − baseline), with an optional bootstrap CI
     (NaN bounds otherwise). `baseline` is a random policy's score: 0 for win rates, the random
-    return for return-based rows (`random_score`), whose returns may be negative."""
+    return for return-based rows (`random_score`), whose returns may be negative. NaN when dense
+    does not beat the baseline: a percentage of a non-positive improvement means nothing (a
+    method further below random than dense would read several hundred percent)."""
     num, den = point(values, stat), point(dense, stat)
-    if math.isnan(num) or math.isnan(den) or den == baseline:
+    if math.isnan(num) or math.isnan(den) or den <= baseline:
         return math.nan, math.nan, math.nan
     val = 100.0 * (num - baseline) / (den - baseline)
     if not ci:

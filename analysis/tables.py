@@ -205,12 +205,21 @@ def _table1_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]
         v, lo, hi = agg.normalized(vals, dvals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot,
                                    baseline=agg.random_score(row[1]))
         nrow[lab], drow[lab] = v, fmt_ci(v, lo, hi)
-        if not dvals and vals:  # no baseline: the absolute win rate, marked, beats a dash
-            raw, rlo, rhi = agg.raw(vals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot)
+        if vals and not _dense_beats_random(dvals, ctx.stat, row[1]):
+            # no usable baseline: the absolute score, marked, beats a dash (win rates in %,
+            # returns in return units)
+            unit = agg.percent_scale(row[1]) / 100.0
+            raw, rlo, rhi = (x * unit for x in agg.raw(vals, ctx.stat, ci=ctx.ci,
+                                                          n_boot=ctx.n_boot))
             drow[lab] = f"{fmt_ci(raw, rlo, rhi)} {ABS_MARK}"
             extra[f"{lab} absolute"] = raw
         extra.update(_side_columns(m, vals, lo, hi, ctx.ci))
     return {**nrow, **extra, "Dense n": len(dvals)}, drow
+
+
+def _dense_beats_random(dvals: list[float], stat: str, map_name: str) -> bool:
+    """Whether a row can be normalised: a finished dense baseline above a random policy."""
+    return bool(dvals) and agg.point(dvals, stat) > agg.random_score(map_name)
 
 
 def _table1_average(algo: str, group: list[dict], labels: list[str]) -> tuple[dict, dict]:
@@ -248,8 +257,9 @@ def build_table1(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> 
     cols = ["Alg.", "Env.", "Sp."] + [c for c, _ in RESOURCE_COLS] + labels
     notes = _table1_notes(store, ctx.ci, n_boot) + ctx.notes(rows)
     if any(ABS_MARK in str(v) for d in disp for v in d.values()):
-        notes.insert(0, f"{ABS_MARK} = absolute final win rate (%), NOT normalised: no finished "
-                        "dense baseline of that algorithm and map yet.")
+        notes.insert(0, f"{ABS_MARK} = absolute final win rate (%), or final return on maps "
+                        "without a win condition, NOT normalised: no finished dense baseline of "
+                        "that algorithm and map yet, or one no better than a random policy.")
     fill = fill_in_note(store)
     if fill:
         notes.append(fill)

@@ -534,6 +534,28 @@ def test_return_rows_normalise_against_a_random_policy(tmp_path):
     assert any("return units" in n for n in t5.footnotes)
 
 
+def test_a_dense_baseline_below_random_is_not_a_denominator(tmp_path):
+    """Dense at −52 on Swimmer (random −44.6) and MAST at −104: (x − random)/(dense − random)
+    would read 765%. The row shows MAST's absolute return in return units, marked (abs.), as it
+    does without a dense baseline (Humanoid: MAST only)."""
+    from analysis.tables import ABS_MARK, build_table1
+
+    res = tmp_path / "res"
+    for env_map, method, sp, ret in [("ManySegmentSwimmer-10x2", "dense", 0.0, -52.0),
+                                     ("ManySegmentSwimmer-10x2", "mast", 0.9, -104.0),
+                                     ("Humanoid-9|8", "mast", 0.9, 71.0)]:
+        rid = write_run(res, "comix", env_map, method, sp, 0, 0.0)
+        summary = json.loads((res / rid / "summary.json").read_text())
+        summary.update(env="mamujoco", final_win_rate=None, final_return=ret)
+        (res / rid / "summary.json").write_text(json.dumps(summary))
+    t1 = build_table1(load_store(res))
+    mast_col = [c for c in t1.display.columns if c.startswith("MAST")][0]
+    shown = dict(zip(t1.display["Env."], t1.display[mast_col], strict=True))
+    assert shown["ManySegmentSwimmer-10x2"] == f"-104.0 {ABS_MARK}"
+    assert shown["Humanoid-9|8"] == f"71.0 {ABS_MARK}"  # a return, not 7100 "%"
+    assert np.isnan(t1.numeric[t1.numeric["Env."] == "ManySegmentSwimmer-10x2"][mast_col].iloc[0])
+
+
 def test_keys_that_do_not_change_learning_never_split_a_cell():
     """Every key the run id leaves out (mast.config.NON_SEMANTIC) is ignored when the analysis
     reduces runs to one configuration: a seed run with `progress=log` is still a seed."""
