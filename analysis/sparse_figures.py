@@ -24,7 +24,6 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from mast.config import NON_SEMANTIC  # noqa: E402
 
@@ -34,6 +33,7 @@ from .select import (  # noqa: E402
     BASELINE_ABLATIONS,
     algo_label,
     budget,
+    budgets,
     config_value,
     method_label,
     order_maps,
@@ -153,9 +153,9 @@ def frontier_cells(store: Store, mp: str, notes: list[str] | None = None
     (`select_baseline`; what is excluded goes to `notes`)."""
     fin = store.finished()
     ids: dict = defaultdict(list)
-    for r in fin[fin["map"] == mp].itertuples():
-        t_max = None if pd.isna(r.t_max) else int(r.t_max)  # NaN ≠ NaN: one key for all
-        ids[(r.algo, r.method, variant(store, r.run_id, r.method), float(r.sparsity), t_max,
+    on_map = fin[fin["map"] == mp]
+    for r in on_map.assign(budget=budgets(on_map)).itertuples():
+        ids[(r.algo, r.method, variant(store, r.run_id, r.method), float(r.sparsity), r.budget,
              str(r.ablation))].append(r.run_id)
     runs = fin.set_index("run_id")
     cells: dict = {}
