@@ -3,6 +3,11 @@
     python scripts/archive_runs.py results/*            # archive every finished run not yet there
     python scripts/archive_runs.py results/* --commit   # and commit each one as it is archived
     python scripts/archive_runs.py results/* --watch 120 --commit   # keep doing it while a sweep runs
+    python scripts/archive_runs.py --restore results    # link archived runs into a fresh store
+
+`--restore` is for a fresh machine: each finished archived run missing from the store is linked
+into it, so relaunching a sweep (`scripts/paper_runs.sh` does it first) skips what the archive
+already holds instead of training it a second time, and the store's tables include it.
 
 Per run: config.yaml, manifest.json, metrics.jsonl, summary.json, eval_final.json (written first
 by `mast.evaluate` when missing: 640 greedy episodes on SMAX, 32 on MA-MuJoCo, whose 1000-step
@@ -78,12 +83,26 @@ def commit(dest: Path) -> None:
     print(f"archive: could not commit {rel}: {done.stderr.strip()}", file=sys.stderr)
 
 
+def restore(out: Path, results: Path) -> int:
+    """Symlink every finished archived run that `results` lacks; returns how many were linked.
+    A folder already there (a finished, partial or running copy) is never touched."""
+    results.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for src in sorted(out.iterdir()) if out.is_dir() else []:
+        link = results / src.name
+        if src.name.startswith(".") or not finished(src) or link.exists() or link.is_symlink():
+            continue
+        link.symlink_to(src.resolve(), target_is_directory=True)
+        n += 1
+    return n
+
+
 def sweep_once(patterns: list[str], out: Path, episodes: int, do_commit: bool,
                mujoco_episodes: int = 32) -> int:
     n = 0
     for run_dir in sorted({Path(p) for pat in patterns for p in glob.glob(pat)}):
-        if not run_dir.is_dir() or not finished(run_dir):
-            continue
+        if not run_dir.is_dir() or not finished(run_dir) or run_dir.resolve().parent == out:
+            continue  # (the last: a link --restore made to the archive itself)
         dest = out / run_dir.name
         if (dest / "summary.json").exists() and (dest / "eval_final.json").exists():
             continue
@@ -104,7 +123,9 @@ def sweep_once(patterns: list[str], out: Path, episodes: int, do_commit: bool,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("runs", nargs="+", help="run folders or glob patterns (quote them with --watch)")
+    ap.add_argument("runs", nargs="*", help="run folders or glob patterns (quote them with --watch)")
+    ap.add_argument("--restore", type=Path, metavar="RESULTS",
+                    help="link the archive's finished runs into this results store and exit")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "runs")
     ap.add_argument("--episodes", type=int, default=640, help="greedy episodes of eval_final")
     ap.add_argument("--mujoco-episodes", type=int, default=32,
@@ -113,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--watch", type=float, default=0, help="rescan every N seconds (0: once)")
     args = ap.parse_args(argv)
     out = args.out.resolve()
+    if args.restore is not None:
+        print(f"restore: linked {restore(out, args.restore)} archived run(s) into {args.restore}")
+        return 0
+    if not args.runs:
+        ap.error("give run folders or patterns to archive, or --restore RESULTS")
     while True:
         sweep_once(args.runs, out, args.episodes, args.commit, args.mujoco_episodes)
         if not args.watch:

@@ -5,9 +5,10 @@
 #   scripts/paper_runs.sh table1 facmac   # some stages
 #   STAGES_DRY=1 scripts/paper_runs.sh    # list each stage's jobs and their state, start nothing
 #
-# Rerunning is safe: finished runs are skipped by run id, partial ones resume from their last
-# checkpoint (checkpoint_interval=50000 keeps a session's loss small), and a run another
-# process trains is refused by its lock. Pair it with the archiver so each finished run is
+# Rerunning is safe: finished runs are skipped by run id (on a fresh machine too: the archive's
+# finished runs are first linked into the store, `archive_runs.py --restore`), partial ones
+# resume from their last checkpoint (checkpoint_interval=50000 keeps a session's loss small),
+# and a run another process trains is refused by its lock. Pair it with the archiver so each finished run is
 # committed as soon as it ends:
 #   python scripts/archive_runs.py 'results/*' --watch 300 --commit
 # Extra Hydra overrides for every sweep go in $EXTRA (e.g. EXTRA='hydra.launcher.address=auto');
@@ -104,4 +105,5 @@ stages=("$@")
 for s in "${stages[@]}"; do
   declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 diag2s3z qmix3m tickets per_agent critical" >&2; exit 2; }
 done
+$PY scripts/archive_runs.py --restore "${RESULTS:-results}"
 for s in "${stages[@]}"; do "$s"; done
