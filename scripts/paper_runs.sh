@@ -8,8 +8,8 @@
 # Rerunning is safe: finished runs are skipped by run id (on a fresh machine too: the archive's
 # finished runs are first linked into the store, `archive_runs.py --restore`), partial ones
 # resume from their last checkpoint (checkpoint_interval=50000 keeps a session's loss small),
-# and a run another process trains is refused by its lock. Pair it with the archiver so each finished run is
-# committed as soon as it ends:
+# and a run another process trains is refused by its lock. Pair it with the archiver so each
+# finished run is committed as soon as it ends:
 #   python scripts/archive_runs.py 'results/*' --watch 300 --commit
 # Extra Hydra overrides for every sweep go in $EXTRA (e.g. EXTRA='hydra.launcher.address=auto');
 # with results_dir=DIR there, also set RESULTS=DIR (where stages look for their source runs).

@@ -13,6 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from mast.config import ALGO_SCHEMAS, ConfigError, run_id, semantic_dict, validate
 from mast.envs.env_maps import ACTION_KINDS
+from mast.sparse.tickets import RANDOM, REQUIRED
 
 from .conftest import ROOT, compose_cfg
 
@@ -158,7 +159,7 @@ def _relocated(override: str, archive: Path) -> str:
     absolute path it was read from (another checkout's archive); its archived copy here has the
     same mask bytes, hence the same run id."""
     key, _, value = override.partition("=")
-    if key == "method.mask_from" and value not in ("random", "") and not Path(value).exists():
+    if key == "method.mask_from" and value not in (RANDOM, REQUIRED) and not Path(value).exists():
         return f"{key}={archive / Path(value).name}"
     return override
 
