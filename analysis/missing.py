@@ -2,18 +2,21 @@
 
 For every (algo, map) in the store: the seeds and sparsities already used, the dense baseline
 seeds present, and the Table 1 methods missing at each sparsity. The commands reuse the
-overrides recorded in the runs' manifests (budget, map, any knob), so a filled cell is
-comparable with what is there; finished runs are skipped when a command is relaunched.
+overrides recorded in the manifests of the dense baseline Table 1 normalises by (budget, any
+knob; all the group's runs where there is no dense run), so a filled cell is comparable with its
+denominator even when the store also holds shorter diagnostics of the same map; finished runs are
+skipped when a command is relaunched.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pandas as pd
 
-from .select import DENSE, METHODS
+from .select import DENSE, METHODS, sparse_cells
 from .store import Store
 
 # Overrides the fill-in command sets itself (or that name where results go, not what is run).
@@ -52,14 +55,17 @@ def _join(values) -> str:
 def fill_in_commands(store: Store) -> list[str]:
     """One or two commands per (algo, map) with a missing dense seed or Table 1 cell."""
     fin = store.finished()
+    baselines = sparse_cells(store)["dense"]  # the dense runs Table 1 divides by
     commands = []
     for (algo, mp), group in fin.groupby(["algo", "map"]):
         seeds = set(group["seed"].dropna().astype(int))
         sparse = group[group["method"] != DENSE]
         sparsities = set(sparse["sparsity"].dropna())
-        extra = _recorded_overrides(group["path"].tolist(), group["t_max"].max())
+        source = group[group["run_id"].isin(baselines.get((algo, mp), []))]
+        source = group if source.empty else source
+        extra = _recorded_overrides(source["path"].tolist(), source["t_max"].max())
         env = group["env"].dropna().iloc[0] if group["env"].notna().any() else "smax"
-        head = ["python run.py -m", f"algo={algo}", f"env={env}", f"env.map={mp}"]
+        head = ["python run.py -m", f"algo={algo}", f"env={env}", shlex.quote(f"env.map={mp}")]
         dense_seeds = set(group[group["method"] == DENSE]["seed"].dropna().astype(int))
         if seeds - dense_seeds:
             commands.append(" ".join(head + ["method=dense", f"seed={_join(seeds)}", *extra]))

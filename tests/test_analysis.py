@@ -509,6 +509,33 @@ def test_table1_without_dense_shows_absolute_values_and_the_fill_in_command(tmp_
             "sparsity=0.85,0.9 seed=0,1 t_max=110000") in notes
 
 
+def test_fill_in_command_takes_the_budget_of_the_dense_baseline(tmp_path):
+    """A map whose store mixes 1M runs with a shorter diagnostic (FACMAC 3m: 200k next to 1M):
+    the overrides common to every run drop t_max, which would launch the default budget. The
+    command takes the budget (and knobs) of the dense runs Table 1 divides by."""
+    root = tmp_path / "mixed"
+    runs = [("dense", 0.0, 0, 1_000_000), ("dense", 0.0, 1, 1_000_000),
+            ("mast", 0.9, 0, 1_000_000), ("mast", 0.9, 1, 1_000_000), ("mast", 0.5, 0, 200_000)]
+    for method, sp, seed, t_max in runs:
+        rid = write_run(root, "qmix", "3m", method, sp, seed, 0.7)
+        for name in ("summary.json", "manifest.json"):
+            doc = json.loads((root / rid / name).read_text())
+            doc.update(t_max=t_max) if name == "summary.json" else doc.update(overrides=[
+                f"method={method}", f"seed={seed}", f"t_max={t_max}", "checkpoint_interval=5"])
+            (root / rid / name).write_text(json.dumps(doc))
+    notes = "\n".join(build_table1(load_store(root)).footnotes)
+    line = next(x for x in notes.splitlines() if "method=tiny" in x)
+    assert line.endswith("seed=0,1 t_max=1000000 checkpoint_interval=5"), line
+
+
+def test_fill_in_command_quotes_a_map_name_the_shell_would_split(tmp_path):
+    """MA-MuJoCo map names hold a '|' (Humanoid-9|8): unquoted, the hint would pipe into `8`."""
+    rid = write_run(tmp_path / "h", "comix", "Humanoid-9|8", "mast", 0.9, 0, 0.0)
+    assert rid
+    notes = "\n".join(build_table1(load_store(tmp_path / "h")).footnotes)
+    assert "'env.map=Humanoid-9|8'" in notes
+
+
 def test_return_rows_normalise_against_a_random_policy(tmp_path):
     """Swimmer's returns are negative (its random policy drifts backwards): Table 1 normalises
     return rows as (x − random) / (dense − random), and Table 5 prints them unscaled."""
