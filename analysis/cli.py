@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {table1,table5,tables,figures,all} [options]``."""
+"""Command line: ``python -m analysis {table1,table5,tables,figures,sparse,ledger,all} [options]``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ COMMANDS = {
     "figures": "PNG figures in <out>/figures and <out>/index.md",
     "sparse": "sparse-model analyses (Fig. 8 critical sparsity, Fig. 10 tickets, Fig. 12 "
               "per-agent masks, FLOPs frontier, critical searches) in <out>/sparse.md",
+    "ledger": "one line per finished run (score, share of dense, final policy, best eval, wall "
+              "time, commit) for closing notes; --runs GLOB picks run ids",
     "all": "table1, table5, tables and figures",
 }
 
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--mask-layers", default="agent.*",
                         help="comma-separated fnmatch patterns of layers drawn as heat-maps "
                              "(default agent.*; '*' for every layer)")
+    common.add_argument("--runs", default="*", help="ledger: fnmatch pattern of run ids")
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in COMMANDS.items():
@@ -90,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             written += _emit(built[-1], out, tex=True)
     except NoData as e:
         return _err(str(e))
+    if cmd == "ledger":
+        from .ledger import build_ledger
+        built.append(build_ledger(store, args.runs))
+        written += _emit(built[-1], out, tex=False)
     if cmd in ("tables", "all"):
         try:
             ablations = build_ablation_tables(store, args.stat, args.n_boot)

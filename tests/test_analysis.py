@@ -610,3 +610,28 @@ def test_win_rate_bands_stay_in_range_returns_do_not_clip():
     assert win.min() >= 0 and win.max() <= 100
     assert ret.min() < 0
     plt.close(fig)
+
+
+def test_ledger_lists_each_run_with_its_share_of_dense_policy_wall_and_commit(tmp_path, capsys):
+    """The closing-note ledger: same-seed dense share, else the dense mean (†); the re-scored
+    policy, best evaluation, last logged wall time and commit come from the run's own files."""
+    root = tmp_path / "led"
+    ids = {(m, s): write_run(root, "qmix", "2s3z", m, 0.95, s, f)
+           for m, s, f in [("dense", 0, 0.8), ("mast", 0, 0.6), ("mast", 1, 0.4)]}
+    for (_, s), rid in ids.items():
+        d = root / rid
+        with open(d / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"t_env": 10**6, "timing/wall_s": 600.0 * (s + 1)}) + "\n")
+        manifest = json.loads((d / "manifest.json").read_text())
+        manifest.update(git_commit=f"abc{s}def0123", resumed=s == 1)
+        (d / "manifest.json").write_text(json.dumps(manifest))
+        (d / "eval_final.json").write_text(json.dumps({"episodes": 640, "win_rate": 0.5}))
+    assert main(["ledger", "--results", str(root), "--runs", "*-mast-*", "--out",
+                 str(tmp_path / "o")]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("| QMIX")]
+    assert len(lines) == 2  # the pattern left dense out of the rows, not out of the shares
+    seed0, seed1 = ([c.strip() for c in x.strip("|").split("|")] for x in lines)
+    assert seed0[:9] == ["QMIX 2s3z MAST 95%", "0", "110k", "60.0%", "75.0", "50.0% (640 ep.)",
+                         "60.0%", "10", "abc0def"]
+    assert seed1[4] == "50.0†" and seed1[7] == "20" and seed1[8] == "abc1def (resumed)"
+    assert (tmp_path / "o" / "ledger.md").exists()

@@ -1,0 +1,91 @@
+"""One line per finished run: what a closing note or a README results table must state.
+
+Why: the issues ask every learning result to come with its seed, budget, commit and wall time
+next to the score; collecting those from five files per run by hand is where mistakes creep in.
+`python -m analysis ledger --results docs/results/runs --runs 'wqmix_*'` prints (and writes
+`<out>/ledger.md`) per run: the score over the final window, its share of the same seed's dense
+run (or of the dense mean where that seed has none, marked †), the re-scored final policy
+(`eval_final.json` from `python -m mast.evaluate`), the best evaluation, the logged training wall
+time (summed over resumes), the commit and whether the run was resumed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .render import TableResult
+from .select import DENSE, METHODS, algo_label, budget, method_label, order_algos, order_maps, pct
+from .store import Store
+
+COLUMNS = ["Run", "Seed", "Budget", "Final", "% of dense", "Final policy", "Best eval",
+           "Wall (min)", "Commit", "Run id"]
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _score(x: float, win: bool) -> str:
+    return "—" if x is None or math.isnan(x) else (f"{100 * x:.1f}%" if win else f"{x:.1f}")
+
+
+def _dense_share(store: Store, runs: pd.DataFrame, r) -> str:
+    """The run's score as % of the dense run with its seed, else of the dense mean (†)."""
+    if r.method == DENSE or math.isnan(r.final_win_rate):
+        return "—"
+    dense = runs[(runs["algo"] == r.algo) & (runs["map"] == r.map) & (runs["method"] == DENSE)
+                 & (runs["t_max"] == r.t_max)]
+    same = dense[dense["seed"] == r.seed]["final_win_rate"]
+    base, mark = (same.mean(), "") if not same.empty else (dense["final_win_rate"].mean(), "†")
+    if dense.empty or not base or math.isnan(base):
+        return "—"
+    return f"{100 * r.final_win_rate / base:.1f}{mark}"
+
+
+def build_ledger(store: Store, pattern: str = "*") -> TableResult:
+    """Rows ordered as Table 1 (algo, map, sparsity, method), then ablation and seed."""
+    runs = store.finished()
+    chosen = runs[[fnmatch.fnmatchcase(r, pattern) for r in runs["run_id"]]]
+    algos, maps = order_algos(chosen["algo"]), order_maps(chosen["map"])
+    rank = {m: i for i, m in enumerate((DENSE, *METHODS))}
+    chosen = chosen.assign(_k=[(algos.index(r.algo), maps.index(r.map), r.sparsity,
+                                rank.get(r.method, 99), str(r.ablation), r.seed)
+                               for r in chosen.itertuples()])
+    rows = []
+    for r in chosen.sort_values("_k").itertuples():
+        path = Path(r.path)
+        manifest, policy = _json(path / "manifest.json"), _json(path / "eval_final.json")
+        win = _json(path / "summary.json").get("final_win_rate") is not None  # null: MA-MuJoCo
+        evals = store.series(r.run_id, "test_win_rate" if win else "test_return_mean")["value"]
+        wall = store.series(r.run_id, "timing/wall_s")["value"]
+        name = f"{algo_label(r.algo)} {r.map} {method_label(r.method)}"
+        name += "" if r.method == DENSE else f" {pct(r.sparsity)}"
+        name += "" if r.ablation in ("none", None) else f" ({r.ablation})"
+        key = "win_rate" if win else "return_mean"
+        rows.append({
+            "Run": name, "Seed": r.seed,
+            "Budget": budget(r.t_max) if not math.isnan(r.t_max) else "—",
+            "Final": _score(r.final_win_rate, win),
+            "% of dense": _dense_share(store, runs, r),
+            "Final policy": (f"{_score(policy[key], win)} ({policy.get('episodes')} ep.)"
+                             if key in policy else "—"),
+            "Best eval": _score(evals.max() if len(evals) else math.nan, win),
+            "Wall (min)": f"{wall.iloc[-1] / 60:.0f}" if len(wall) else "—",
+            "Commit": (manifest.get("git_commit") or "—")[:7]
+            + (" (resumed)" if manifest.get("resumed") else ""),
+            "Run id": r.run_id,
+        })
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    notes = [f"Runs matching '{pattern}': {len(table)} finished. Final = mean of the last "
+             "final_window evaluations (win rate, or test return where there is no win "
+             "condition); † = % of the dense mean (no dense run with that seed); wall = logged "
+             "training time, summed over resumes."]
+    return TableResult("ledger", "Run ledger", table, table, notes)
