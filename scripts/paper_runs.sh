@@ -40,6 +40,8 @@ table1() {  # issue 13: Table 1 rows, seed-major so every row has a seed early
 diag2s3z() {  # issue 13's investigation of QMIX 2s3z, where MAST at 95% reached 61.5% of dense
   # on seed 0: which component costs it (T0 / TD(λ), Soft Mellowmax) and whether it is the level
   sweep algo=qmix env.map=2s3z sparsity=0.95 seed=0 method=mast ablation=no_hybrid_td,no_soft_mellowmax
+  # the max operator did best (85.3% vs 61.5%): does Soft Mellowmax in Q_tot units (as FACMAC) fix it?
+  sweep algo=qmix env.map=2s3z sparsity=0.95 seed=0,1 method=mast method.operator_scale=mixer_slope
   sweep algo=qmix env.map=2s3z sparsity=0.9 seed=0 method=mast,rigl
 }
 
