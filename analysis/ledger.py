@@ -37,9 +37,11 @@ def _score(x: float, win: bool) -> str:
     return "—" if x is None or math.isnan(x) else (f"{100 * x:.1f}%" if win else f"{x:.1f}")
 
 
-def _dense_share(store: Store, runs: pd.DataFrame, r) -> str:
-    """The run's score as % of the dense run with its seed, else of the dense mean (†)."""
-    if r.method == DENSE or math.isnan(r.final_win_rate):
+def _dense_share(runs: pd.DataFrame, r, win: bool) -> str:
+    """The run's win rate as % of the dense run with its seed, else of the dense mean (†).
+    Returns (no win condition) get none: they can be negative, and Table 1 normalises them
+    against a random policy instead."""
+    if r.method == DENSE or not win or math.isnan(r.final_win_rate):
         return "—"
     dense = runs[(runs["algo"] == r.algo) & (runs["map"] == r.map) & (runs["method"] == DENSE)
                  & (runs["t_max"] == r.t_max)]
@@ -74,7 +76,7 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
             "Run": name, "Seed": r.seed,
             "Budget": budget(r.t_max) if not math.isnan(r.t_max) else "—",
             "Final": _score(r.final_win_rate, win),
-            "% of dense": _dense_share(store, runs, r),
+            "% of dense": _dense_share(runs, r, win),
             "Final policy": (f"{_score(policy[key], win)} ({policy.get('episodes')} ep.)"
                              if key in policy else "—"),
             "Best eval": _score(evals.max() if len(evals) else math.nan, win),
@@ -86,6 +88,6 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
     table = pd.DataFrame(rows, columns=COLUMNS)
     notes = [f"Runs matching '{pattern}': {len(table)} finished. Final = mean of the last "
              "final_window evaluations (win rate, or test return where there is no win "
-             "condition); † = % of the dense mean (no dense run with that seed); wall = logged "
-             "training time, summed over resumes."]
+             "condition; no % of dense for returns, see Table 1); † = % of the dense mean (no dense "
+             "run with that seed); wall = logged training time, summed over resumes."]
     return TableResult("ledger", "Run ledger", table, table, notes)

@@ -635,3 +635,12 @@ def test_ledger_lists_each_run_with_its_share_of_dense_policy_wall_and_commit(tm
                          "60.0%", "10", "abc0def"]
     assert seed1[4] == "50.0†" and seed1[7] == "20" and seed1[8] == "abc1def (resumed)"
     assert (tmp_path / "o" / "ledger.md").exists()
+    # a return row (no win condition) gets its return, and no share of a (negative) dense return
+    for rid in ids.values():
+        summary = json.loads((root / rid / "summary.json").read_text())
+        summary.update(final_win_rate=None, final_return=-30.0 if "dense" in rid else -60.0)
+        (root / rid / "summary.json").write_text(json.dumps(summary))
+    assert main(["ledger", "--results", str(root), "--runs", "*-mast-*-s0", "--out",
+                 str(tmp_path / "o")]) == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| QMIX"))
+    assert [c.strip() for c in row.strip("|").split("|")][3:5] == ["-60.0", "—"]
