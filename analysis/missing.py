@@ -3,7 +3,8 @@
 For every (algo, map) in the store: the seeds and sparsities already used, the dense baseline
 seeds present, and the Table 1 methods missing at each sparsity. The commands reuse the
 overrides recorded in the manifests of the dense baseline Table 1 normalises by (budget, any
-knob; all the group's runs where there is no dense run), so a filled cell is comparable with its
+knob, an experiment preset; all the group's runs where there is no dense run), and the cells
+counted as missing are those at that baseline's budget, so a filled cell is comparable with its
 denominator even when the store also holds shorter diagnostics of the same map; finished runs are
 skipped when a command is relaunched.
 """
@@ -20,12 +21,16 @@ from .select import DENSE, METHODS, sparse_cells
 from .store import Store
 
 # Overrides the fill-in command sets itself (or that name where results go, not what is run).
-OWN_KEYS = ("algo", "env", "env.map", "method", "sparsity", "seed", "results_dir", "+experiment",
-            "experiment")
+OWN_KEYS = ("algo", "env", "env.map", "env.scenario", "env.agent_conf", "method", "sparsity",
+            "seed", "results_dir")
+SWEEP_PRESETS = ("table1",)  # presets that sweep the methods themselves: the command lists them
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+def _own(override: str) -> bool:
+    key, _, value = override.partition("=")
+    key = key.lstrip("+~")
+    return (key in OWN_KEYS or key.startswith("hydra")
+            or (key == "experiment" and value in SWEEP_PRESETS))
 
 
 def _recorded_overrides(paths: list[str], t_max: float | None) -> list[str]:
@@ -38,7 +43,7 @@ def _recorded_overrides(paths: list[str], t_max: float | None) -> list[str]:
         except (OSError, ValueError):
             ov = None
         if ov is not None:
-            seen.append([o for o in ov if _key(o) not in OWN_KEYS and not o.startswith("hydra")])
+            seen.append([o for o in ov if not _own(o)])
     if seen:
         common = [o for o in seen[0] if all(o in s for s in seen[1:])]
         return common
@@ -52,6 +57,15 @@ def _join(values) -> str:
     return ",".join(one(v) for v in sorted(set(values), key=float))
 
 
+def _task(env: str, mp: str) -> list[str]:
+    """The overrides naming the task: MA-MuJoCo's map name is derived from its scenario and
+    agent_conf (`Humanoid-9|8`), which are what a run sets."""
+    if env == "mamujoco":
+        scenario, conf = mp.rsplit("-", 1)
+        return [f"env.scenario={scenario}", shlex.quote(f"env.agent_conf={conf}")]
+    return [shlex.quote(f"env.map={mp}")]
+
+
 def fill_in_commands(store: Store) -> list[str]:
     """One or two commands per (algo, map) with a missing dense seed or Table 1 cell."""
     fin = store.finished()
@@ -59,13 +73,16 @@ def fill_in_commands(store: Store) -> list[str]:
     commands = []
     for (algo, mp), group in fin.groupby(["algo", "map"]):
         seeds = set(group["seed"].dropna().astype(int))
-        sparse = group[group["method"] != DENSE]
-        sparsities = set(sparse["sparsity"].dropna())
         source = group[group["run_id"].isin(baselines.get((algo, mp), []))]
+        budget = source["t_max"].max()
         source = group if source.empty else source
         extra = _recorded_overrides(source["path"].tolist(), source["t_max"].max())
+        sparse = group[group["method"] != DENSE]
+        if not pd.isna(budget):  # shorter diagnostics of the map are not Table 1 cells
+            sparse = sparse[sparse["t_max"] == budget]
+        sparsities = set(sparse["sparsity"].dropna())
         env = group["env"].dropna().iloc[0] if group["env"].notna().any() else "smax"
-        head = ["python run.py -m", f"algo={algo}", f"env={env}", shlex.quote(f"env.map={mp}")]
+        head = ["python run.py -m", f"algo={algo}", f"env={env}", *_task(env, mp)]
         dense_seeds = set(group[group["method"] == DENSE]["seed"].dropna().astype(int))
         if seeds - dense_seeds:
             commands.append(" ".join(head + ["method=dense", f"seed={_join(seeds)}", *extra]))

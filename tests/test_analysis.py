@@ -526,14 +526,48 @@ def test_fill_in_command_takes_the_budget_of_the_dense_baseline(tmp_path):
     notes = "\n".join(build_table1(load_store(root)).footnotes)
     line = next(x for x in notes.splitlines() if "method=tiny" in x)
     assert line.endswith("seed=0,1 t_max=1000000 checkpoint_interval=5"), line
+    # the 200k diagnostic at 50% is not a Table 1 cell of the 1M baseline: no 1M sweep at 50%
+    assert "sparsity=0.9 seed" in line, line
 
 
-def test_fill_in_command_quotes_a_map_name_the_shell_would_split(tmp_path):
-    """MA-MuJoCo map names hold a '|' (Humanoid-9|8): unquoted, the hint would pipe into `8`."""
+def _as_mamujoco(run_dir: Path, overrides: list[str]) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.update(env="mamujoco", final_win_rate=None, final_return=-40.0)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    (run_dir / "manifest.json").write_text(json.dumps({**manifest, "overrides": overrides}))
+
+
+def test_fill_in_command_names_a_mamujoco_task_by_scenario_and_quotes_it(tmp_path):
+    """MA-MuJoCo's map name (Humanoid-9|8) is derived from env.scenario and env.agent_conf, which
+    a run must set (env.map alone would train the default Swimmer); the '|' is quoted, else the
+    shell pipes into `8`."""
     rid = write_run(tmp_path / "h", "comix", "Humanoid-9|8", "mast", 0.9, 0, 0.0)
-    assert rid
+    _as_mamujoco(tmp_path / "h" / rid, ["env.scenario=Humanoid", "env.agent_conf='9|8'"])
     notes = "\n".join(build_table1(load_store(tmp_path / "h")).footnotes)
-    assert "'env.map=Humanoid-9|8'" in notes
+    assert "env=mamujoco env.scenario=Humanoid 'env.agent_conf=9|8' method=dense" in notes
+    assert "env.map" not in notes
+
+
+def test_fill_in_command_keeps_the_baselines_experiment_preset(tmp_path):
+    """The Swimmer runs are set by a preset (+experiment=comix_swimmer_2h_v2: budget, warm-up,
+    CEM, τ): a hint without it would launch a different experiment. The Table 1 preset, which
+    only sweeps the methods the hint lists itself, is left out."""
+    root = tmp_path / "swim"
+    for method, sp in [("dense", 0.0), ("mast", 0.9)]:
+        rid = write_run(root, "comix", "ManySegmentSwimmer-10x2", method, sp, 0, 0.0)
+        _as_mamujoco(root / rid, ["+experiment=comix_swimmer_2h_v2", f"method={method}",
+                                  "save_buffer=True"])
+        rid = write_run(root, "qmix", "3m", method, sp, 0, 0.5)
+        manifest = json.loads((root / rid / "manifest.json").read_text())
+        manifest["overrides"] = ["+experiment=table1", "t_max=110000"]
+        (root / rid / "manifest.json").write_text(json.dumps(manifest))
+    lines = [x for x in "\n".join(build_table1(load_store(root)).footnotes).splitlines()
+             if "method=tiny" in x]
+    swim = next(x for x in lines if "comix" in x)
+    assert swim.endswith("seed=0 +experiment=comix_swimmer_2h_v2 save_buffer=True"), swim
+    qmix = next(x for x in lines if "qmix" in x)
+    assert qmix.endswith("seed=0 t_max=110000"), qmix
 
 
 def test_return_rows_normalise_against_a_random_policy(tmp_path):
