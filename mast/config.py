@@ -314,7 +314,7 @@ def _present(cfg: DictConfig, keys) -> list[str]:
     return [k for k in keys if OmegaConf.select(cfg, k, default=_ABSENT) is not _ABSENT]
 
 
-SCALED_OPERATOR_LEARNERS = ("q", "facmac")  # learners that implement method.operator_scale
+SCALED_OPERATOR_LEARNERS = ("q", "facmac", "comix")  # learners that implement method.operator_scale
 
 
 def validate(cfg: DictConfig) -> None:
@@ -352,7 +352,7 @@ def validate(cfg: DictConfig) -> None:
     scale = operator_scale(m)
     if scale != "none" and cfg.algo.learner not in SCALED_OPERATOR_LEARNERS:
         raise ConfigError(f"method.operator_scale={scale} is not implemented for "
-                          f"algo={cfg.algo.name}; allowed with it: algo=qmix, vdn, facmac "
+                          f"algo={cfg.algo.name}; allowed with it: algo=qmix, vdn, facmac, comix "
                           "(or method.operator_scale=none)")
     if cfg.algo.learner == "wqmix" and cfg.algo.mixer != "qmix":
         raise ConfigError(f"algo.mixer={cfg.algo.mixer!r} with algo.learner=wqmix; allowed: qmix")

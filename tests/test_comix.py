@@ -93,6 +93,45 @@ def test_operators_over_candidates_are_ordered(tiny_cfg):
     assert (sm <= values.max(0).values + 1e-6).all() and (sm >= (w * values).sum(0) - 1e-6).all()
 
 
+def test_slope_scaled_operator_over_cem_candidates(tiny_cfg):
+    """method.operator_scale=mixer_slope: each agent's Soft Mellowmax over its CEM candidate
+    values is taken in Q_tot units, the target mixer's ∂Q_tot/∂Q_i at the CEM greedy values
+    (checked with the slopes scaled up ≈900×, where the units visibly matter); it lies between
+    the per-agent operator and the max."""
+    from mast.modules.mixers import mixer_slopes
+    from mast.targets import operator_in_units
+
+    learner, spec = _learner([*SCENARIOS["swimmer"], "method=mast", "method.t0_env_steps=0",
+                              "method.operator_scale=mixer_slope"], tiny_cfg)
+    rng = np.random.default_rng(0)
+    steps = 6
+    ep = Episode(rng.normal(size=(steps + 1, spec.n_agents, spec.obs_dim)).astype(np.float32),
+                 rng.normal(size=(steps + 1, spec.state_dim)).astype(np.float32),
+                 np.broadcast_to(spec.continuous.dim_mask(), (steps + 1, spec.n_agents, 2)).copy(),
+                 rng.uniform(-1, 1, (steps, spec.n_agents, 2)).astype(np.float32),
+                 rng.normal(size=steps).astype(np.float32), np.zeros(steps, bool))
+    batch = collate([ep, ep])
+    learner.update(batch, t_env=0)
+    with torch.no_grad():
+        for prm in learner.target["mixer"].hyper_w_final.parameters():
+            prm.mul_(30.0)
+    torch.manual_seed(7)
+    got = learner.bootstrap_values(batch)
+    torch.manual_seed(7)  # the same CEM draws
+    with torch.no_grad():
+        obs, state = batch.obs[:, 1:].flatten(0, 1), batch.state[:, 1:].flatten(0, 1)
+        res = learner.greedy(learner.target["agent"], obs)
+        k = mixer_slopes(learner.target["mixer"], res.best_value, state)
+        assert k.min() > 1.0
+        values = res.values.movedim(0, -1)  # [R, n, K]
+        scaled = operator_in_units("soft_mellowmax", values, None, k, alpha=1.0, omega=10.0)
+        plain = learner._operator(res.values)
+        want = learner.target["mixer"](scaled, state).view(2, steps)
+    torch.testing.assert_close(got, want)
+    assert (scaled >= plain - 1e-5).all() and (scaled <= values.max(-1).values + 1e-5).all()
+    assert (scaled - plain).abs().max() > 1e-3
+
+
 def test_actions_respect_bounds_and_padding(tiny_cfg):
     learner, spec = _learner(SCENARIOS["humanoid"], tiny_cfg)
     obs = torch.randn(6, spec.n_agents, spec.obs_dim)

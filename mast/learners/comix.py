@@ -14,8 +14,10 @@ softmax) is applied per agent over the K values of the last CEM iteration's cand
 samples of the CEM Gaussian fitted around the approximate argmax. `max` is the CEM greedy value
 (FACMAC's target); Soft Mellowmax sm_ω = (1/ω)[LSE((α+ω)Q) − LSE(αQ)] over those K values lies
 between their softmax(αQ)-weighted mean and their max, so it damps the overestimation of a
-sampled max exactly as it does over discrete actions. `train.double_q` does not apply (CEM runs
-on the target network). The optimiser settings are COMIX's own (`algo.lr`, `algo.optim_eps`,
+sampled max exactly as it does over discrete actions. `method.operator_scale=mixer_slope` applies
+it in Q_tot units (the target mixer's ∂Q_tot/∂Q_i at the CEM greedy values), as for QMIX and
+FACMAC: Soft Mellowmax's temperatures are not scale-free, and the Swimmer's utilities are ≈30×
+smaller than Q_tot. `train.double_q` does not apply (CEM runs on the target network). The optimiser settings are COMIX's own (`algo.lr`, `algo.optim_eps`,
 `algo.grad_norm_clip`, Adam) and replace `train.lr/optimizer/optim_eps/grad_norm_clip`.
 """
 
@@ -29,9 +31,11 @@ from torch import nn
 
 from mast import targets as T
 from mast.cem import CEMResult, cem_maximise
+from mast.config import operator_scale
 from mast.envs.base import EnvSpec
 from mast.learners.base import QLearner, Widths
 from mast.modules.continuous import ActionBox, MLPQAgent, exploration_sigma
+from mast.modules.mixers import mixer_slopes
 from mast.registry import LEARNERS
 from mast.replay.episodes import EpisodeBatch
 
@@ -116,10 +120,14 @@ class COMIXLearner(QLearner):
                                 obs.shape[0], explore, gen), None
 
     # --- targets and loss ----------------------------------------------------------------------
-    def _operator(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-agent operator over the K candidate values: [K, R, n] → [R, n]."""
+    def _operator(self, values: torch.Tensor, unit: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-agent operator over the K candidate values: [K, R, n] → [R, n], in the units
+        `unit` [R, n] when given (else the utilities' own)."""
         m = self.cfg.method
-        return T.OPERATORS[m.operator](values.movedim(0, -1), None, **T.operator_params(m))
+        if unit is None:
+            return T.OPERATORS[m.operator](values.movedim(0, -1), None, **T.operator_params(m))
+        return T.operator_in_units(m.operator, values.movedim(0, -1), None, unit,
+                                   **T.operator_params(m))
 
     @torch.no_grad()
     def bootstrap_values(self, batch: EpisodeBatch) -> torch.Tensor:
@@ -129,7 +137,11 @@ class COMIXLearner(QLearner):
         per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
         if valid.any():
             res = self.greedy(self.target["agent"], obs[valid])
-            per_agent[valid] = self._operator(res.values)
+            m, unit = self.cfg.method, None
+            if m.operator != "max" and operator_scale(m) == "mixer_slope":
+                unit = mixer_slopes(self.target["mixer"], res.best_value,
+                                    state[valid]).clamp_min(1e-6)
+            per_agent[valid] = self._operator(res.values, unit)
         return self.target["mixer"](per_agent, state)
 
     def q_tot_and_targets(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, torch.Tensor]:
