@@ -17,8 +17,10 @@ between their softmax(αQ)-weighted mean and their max, so it damps the overesti
 sampled max exactly as it does over discrete actions. `method.operator_scale=mixer_slope` applies
 it in Q_tot units (the target mixer's ∂Q_tot/∂Q_i at the CEM greedy values), as for QMIX and
 FACMAC: Soft Mellowmax's temperatures are not scale-free, and on the Swimmer one unit of an
-agent's utility was worth ≈3.4 units of Q_tot (README, COMIX on a CPU budget). `train.double_q` does not apply (CEM runs on the target network). The optimiser settings are COMIX's own (`algo.lr`, `algo.optim_eps`,
-`algo.grad_norm_clip`, Adam) and replace `train.lr/optimizer/optim_eps/grad_norm_clip`.
+agent's utility was worth ≈3.4 units of Q_tot (README, COMIX on a CPU budget).
+`train.double_q` does not apply (CEM runs on the target network). The optimiser settings are
+COMIX's own (`algo.lr`, `algo.optim_eps`, `algo.grad_norm_clip`, Adam) and replace
+`train.lr/optimizer/optim_eps/grad_norm_clip`.
 """
 
 from __future__ import annotations
