@@ -45,6 +45,11 @@ diag2s3z() {  # issue 13's investigation of QMIX 2s3z, where MAST at 95% reached
   sweep algo=qmix env.map=2s3z sparsity=0.9 seed=0 method=mast,rigl
 }
 
+diagres() {  # issue 13: RES 3m 95%, where MAST (86.9% of dense) tied RigL (88.2%) over seeds 0-2:
+  # MAST-RES is RigL + hybrid TD(λ) + dual buffer (RES's softmax is its operator); which carries it
+  sweep algo=res env.map=3m sparsity=0.95 seed=0 method=mast ablation=no_hybrid_td,offline_only
+}
+
 facmac() {  # issue 15: MAST-FACMAC on SMAX 3m (Fig. 18). Soft Mellowmax in Q_tot units
   # (README "MAST-FACMAC: where the operator's bias comes from"); the max-operator rows ignore it
   sweep algo=facmac env.map=3m sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static \
@@ -103,9 +108,9 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
 }
 
 stages=("$@")
-[[ ${#stages[@]} -eq 0 ]] && stages=(facmac table1 diag2s3z qmix3m tickets per_agent critical comix)
+[[ ${#stages[@]} -eq 0 ]] && stages=(facmac table1 diag2s3z diagres qmix3m tickets per_agent critical comix)
 for s in "${stages[@]}"; do
-  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 diag2s3z qmix3m tickets per_agent critical" >&2; exit 2; }
+  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 diag2s3z diagres qmix3m tickets per_agent critical" >&2; exit 2; }
 done
 $PY scripts/archive_runs.py --restore "${RESULTS:-results}"
 for s in "${stages[@]}"; do "$s"; done
