@@ -73,9 +73,9 @@ def fill_in_commands(store: Store) -> list[str]:
     commands = []
     for (algo, mp), group in fin.groupby(["algo", "map"]):
         seeds = set(group["seed"].dropna().astype(int))
-        source = group[group["run_id"].isin(baselines.get((algo, mp), []))]
-        budget = source["t_max"].max()
-        source = group if source.empty else source
+        baseline = group[group["run_id"].isin(baselines.get((algo, mp), []))]
+        budget = baseline["t_max"].max()  # NaN without a dense baseline
+        source = group if baseline.empty else baseline
         extra = _recorded_overrides(source["path"].tolist(), source["t_max"].max())
         sparse = group[group["method"] != DENSE]
         if not pd.isna(budget):  # shorter diagnostics of the map are not Table 1 cells

@@ -442,6 +442,12 @@ def operator_scale(method) -> str:
     return method.get("operator_scale", LATER_KEYS[("method", "operator_scale")])
 
 
+def slope_scaled(method) -> bool:
+    """Whether the bootstrap takes a soft operator in Q_tot units (`operator_scale=mixer_slope`;
+    the max operator has no units to choose)."""
+    return method.operator != "max" and operator_scale(method) == "mixer_slope"
+
+
 def effective_sparsity(cfg: DictConfig) -> float:
     """Dense runs have no sparsity whatever the top-level value is (so sweeps dedupe them)."""
     return float(cfg.sparsity) if (cfg.method.sparse or cfg.method.tiny) else 0.0

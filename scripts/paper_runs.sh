@@ -107,10 +107,11 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
     || echo "=== sweep exited with status $?; continuing"
 }
 
+ALL_STAGES=(facmac table1 diag2s3z diagres qmix3m tickets per_agent critical comix)  # default order
 stages=("$@")
-[[ ${#stages[@]} -eq 0 ]] && stages=(facmac table1 diag2s3z diagres qmix3m tickets per_agent critical comix)
+[[ ${#stages[@]} -eq 0 ]] && stages=("${ALL_STAGES[@]}")
 for s in "${stages[@]}"; do
-  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: facmac comix table1 diag2s3z diagres qmix3m tickets per_agent critical" >&2; exit 2; }
+  declare -F "$s" >/dev/null || { echo "unknown stage '$s'; allowed: ${ALL_STAGES[*]}" >&2; exit 2; }
 done
 $PY scripts/archive_runs.py --restore "${RESULTS:-results}"
 for s in "${stages[@]}"; do "$s"; done

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from mast import targets as T
-from mast.config import operator_scale, t0_env_steps
+from mast.config import slope_scaled, t0_env_steps
 from mast.envs.base import EnvSpec
 from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, unroll, unroll_reference
 from mast.modules.mixers import mix_where, mixer_slopes
@@ -111,7 +111,7 @@ class QLearner:
         """Bootstrap value of the state after each step, [B, T], from the target networks."""
         q_target = self.unroll(self.target["agent"], inputs)[:, 1:]
         m, avail = self.cfg.method, batch.avail[:, 1:]
-        if m.operator != "max" and operator_scale(m) == "mixer_slope":
+        if slope_scaled(m):
             v = self._operator_in_mixer_units(q_online[:, 1:].detach(), q_target, avail, batch)
         else:
             v = self.agent_next_values(q_online[:, 1:].detach(), q_target, avail)

@@ -33,7 +33,7 @@ from torch import nn
 
 from mast import targets as T
 from mast.cem import CEMResult, cem_maximise
-from mast.config import operator_scale
+from mast.config import slope_scaled
 from mast.envs.base import EnvSpec
 from mast.learners.base import QLearner, Widths
 from mast.modules.continuous import ActionBox, MLPQAgent, exploration_sigma
@@ -139,8 +139,8 @@ class COMIXLearner(QLearner):
         per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
         if valid.any():
             res = self.greedy(self.target["agent"], obs[valid])
-            m, unit = self.cfg.method, None
-            if m.operator != "max" and operator_scale(m) == "mixer_slope":
+            unit = None
+            if slope_scaled(self.cfg.method):
                 unit = mixer_slopes(self.target["mixer"], res.best_value,
                                     state[valid]).clamp_min(1e-6)
             per_agent[valid] = self._operator(res.values, unit)

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from mast import targets as T
-from mast.config import operator_scale
+from mast.config import slope_scaled
 from mast.envs.base import EnvSpec
 from mast.learners.base import QLearner, Widths
 from mast.learners.comix import window
@@ -104,7 +104,7 @@ class FACMACLearner(QLearner):
             values, ok = self.head.candidate_values(critic, obs, out,
                                                     batch.avail[:, 1:][valid])  # [R, n, K]
             params = T.operator_params(self.cfg.method)
-            if operator_scale(self.cfg.method) == "mixer_slope":
+            if slope_scaled(self.cfg.method):
                 k = mixer_slopes(self.target["mixer"], critic(obs, self.head.greedy(out)),
                                  batch.state[:, 1:][valid])
                 v = T.operator_in_units(op, values, ok, k.clamp_min(1e-6), **params)
