@@ -50,6 +50,11 @@ diagres() {  # issue 13: RES 3m 95%, where MAST (86.9% of dense) tied RigL (88.2
   sweep algo=res env.map=3m sparsity=0.95 seed=0 method=mast ablation=no_hybrid_td,offline_only
 }
 
+diagwqmix() {  # issue 13: WQMIX 3m 90%, where MAST's Q estimate sat far below the discounted return
+  # (seed 2: 5.3 vs 16.2); is the per-agent Soft Mellowmax the cost, as on 2s3z? (the max operator)
+  sweep algo=wqmix env.map=3m sparsity=0.9 seed=2,0 method=mast ablation=no_soft_mellowmax
+}
+
 facmac() {  # issue 15: MAST-FACMAC on SMAX 3m (Fig. 18). Soft Mellowmax in Q_tot units
   # (README "MAST-FACMAC: where the operator's bias comes from"); the max-operator rows ignore it
   sweep algo=facmac env.map=3m sparsity=0.9 seed=0,1,2 method=dense,mast,rigl,static \
@@ -107,7 +112,7 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
     || echo "=== sweep exited with status $?; continuing"
 }
 
-ALL_STAGES=(facmac table1 diag2s3z diagres qmix3m tickets per_agent critical comix)  # default order
+ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix)  # default order
 stages=("$@")
 [[ ${#stages[@]} -eq 0 ]] && stages=("${ALL_STAGES[@]}")
 for s in "${stages[@]}"; do
