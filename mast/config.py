@@ -98,6 +98,9 @@ class COMIXConfig(AlgoConfig):
     grad_norm_clip: float = 0.5
     target_update: str = "soft"  # soft (Polyak τ every update, FACMAC) | hard (train.target_update_interval_episodes)
     target_tau: float = 0.001
+    # who picks the bootstrap action by CEM at o_{t+1}: the target agent (FACMAC) or the online
+    # agent, with the target agent valuing its candidates (double Q, van Hasselt et al. 2016)
+    bootstrap_actions: str = "target"
     seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
     policy_distance_tol: float = 0.2  # RLx2: an action is stale when RMS |Δa| (half-range units) > tol
     policy_distance_max_rows: int = 2048  # RLx2: (episode, step) rows scored per check
@@ -280,6 +283,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "algo.mixer": ("qmix", "vdn"),
     "algo.weighting": ("ow", "cw"),
     "algo.target_update": ("soft", "hard"),
+    "algo.bootstrap_actions": ("target", "online"),
     "method.topology": ("static", "set", "rigl"),
     "method.distribution": ("uniform", "erk"),
     "method.multistep": ("none", "td_lambda", "nstep"),
@@ -434,7 +438,8 @@ NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_b
                 "progress", "test_n_envs", "fail_at_t_env")
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
-LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0}
+LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0,
+              ("algo", "bootstrap_actions"): "target"}
 
 
 def operator_scale(method) -> str:

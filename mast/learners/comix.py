@@ -5,7 +5,8 @@ Q_i(o_i, a_i) MLP (2 × 400, agent id in the input), `mixer` = QMIX. Greedy acti
 CEM (`mast.cem`) on each agent's Q_i; exploration adds Gaussian noise σ = `algo.act_noise` (in
 units of the half action range) and clips to the bounds, after `algo.start_steps` env steps of
 uniform random actions (FACMAC's warm-up). Targets: CEM on the *target* agent at
-o_{t+1} (FACMAC: the target controller picks the bootstrap actions), target mixer, hybrid TD(λ)
+o_{t+1} (FACMAC: the target controller picks the bootstrap actions; `algo.bootstrap_actions=
+online` lets the online agent pick them, double Q), target mixer, hybrid TD(λ)
 through `QLearner.td_targets`; soft (Polyak) target updates with τ = `algo.target_tau` after
 every update, as FACMAC (`algo.target_update=hard` restores the periodic copy).
 
@@ -18,7 +19,8 @@ sampled max exactly as it does over discrete actions. `method.operator_scale=mix
 it in Q_tot units (the target mixer's ∂Q_tot/∂Q_i at the CEM greedy values), as for QMIX and
 FACMAC: Soft Mellowmax's temperatures are not scale-free, and on the Swimmer one unit of an
 agent's utility was worth ≈3.4 units of Q_tot (README, COMIX on a CPU budget).
-`train.double_q` does not apply (CEM runs on the target network). The optimiser settings are
+`train.double_q` does not apply: `algo.bootstrap_actions=online` is COMIX's double Q (the online
+agent's CEM picks, the target agent values). The optimiser settings are
 COMIX's own (`algo.lr`, `algo.optim_eps`, `algo.grad_norm_clip`, Adam) and replace
 `train.lr/optimizer/optim_eps/grad_norm_clip`.
 """
@@ -131,19 +133,43 @@ class COMIXLearner(QLearner):
         return T.operator_in_units(m.operator, values.movedim(0, -1), None, unit,
                                    **T.operator_params(m))
 
+    def _bootstrap_candidates(self, obs: torch.Tensor) -> CEMResult:
+        """CEM at o_{t+1} [R, n, o] with the values the bootstrap uses: the target agent's own
+        search (FACMAC), or with `algo.bootstrap_actions=online` the online agent's search
+        re-valued by the target agent (double Q: the network that picks an action does not
+        value it, so a sampled max's upward noise is not selected and counted twice). The
+        candidates' values are re-scored only for operators other than max (they cost K passes;
+        with max, `values` stays the picker's own and is not used)."""
+        target = self.target["agent"]
+        if self.cfg.algo.get("bootstrap_actions", "target") == "target":
+            return self.greedy(target, obs)
+        res = self.greedy(self.nets["agent"], obs)
+        rows = max(1, CEM_CHUNK_ELEMENTS // (res.values.shape[0] * self.spec.n_agents))
+        best_value = torch.cat([target(o, b[None])[0] for o, b in
+                                zip(obs.split(rows), res.best.split(rows), strict=True)])
+        values = res.values
+        if self.cfg.method.operator != "max":
+            values = torch.cat([target(o, c) for o, c in zip(
+                obs.split(rows), res.candidates.split(rows, dim=1), strict=True)], dim=1)
+        return CEMResult(res.best, best_value, res.candidates, values)
+
     @torch.no_grad()
     def bootstrap_values(self, batch: EpisodeBatch) -> torch.Tensor:
-        """Target Q_tot of the state after each step, [B, T]: CEM on the target agent at
-        o_{t+1}, the operator over its candidates, the target mixer (real steps only)."""
+        """Target Q_tot of the state after each step, [B, T]: CEM at o_{t+1}
+        (`_bootstrap_candidates`), the operator over the candidates' values (`max`: the value
+        of the CEM greedy action), the target mixer (real steps only)."""
         obs, state, valid = batch.obs[:, 1:], batch.state[:, 1:], batch.mask.bool()
         per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
         if valid.any():
-            res = self.greedy(self.target["agent"], obs[valid])
-            unit = None
-            if slope_scaled(self.cfg.method):
-                unit = mixer_slopes(self.target["mixer"], res.best_value,
-                                    state[valid]).clamp_min(1e-6)
-            per_agent[valid] = self._operator(res.values, unit)
+            res = self._bootstrap_candidates(obs[valid])
+            if self.cfg.method.operator == "max":
+                per_agent[valid] = res.best_value
+            else:
+                unit = None
+                if slope_scaled(self.cfg.method):
+                    unit = mixer_slopes(self.target["mixer"], res.best_value,
+                                        state[valid]).clamp_min(1e-6)
+                per_agent[valid] = self._operator(res.values, unit)
         return self.target["mixer"](per_agent, state)
 
     def q_tot_and_targets(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, torch.Tensor]:
