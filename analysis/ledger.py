@@ -6,7 +6,9 @@ next to the score; collecting those from five files per run by hand is where mis
 `<out>/ledger.md`) per run: the score over the final window, its share of the same seed's dense
 run (or of the dense mean where that seed has none, marked †), the re-scored final policy
 (`eval_final.json` from `python -m mast.evaluate`), the best evaluation, the logged training wall
-time (summed over resumes), the commit and whether the run was resumed.
+time (summed over resumes), the commit and whether the run was resumed. A run launched with
+overrides beyond the row's own (algo, map, method, sparsity, seed, ablation, budget) names them
+after its label, e.g. `[algo.bootstrap_actions=online]`, so a variant never reads as a duplicate.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from mast.config import NON_SEMANTIC
+
+from .missing import OWN_KEYS
 from .render import TableResult
 from .select import DENSE, METHODS, algo_label, budget, method_label, order_algos, order_maps, pct
 from .store import Store
@@ -33,18 +38,39 @@ def _json(path: Path) -> dict:
         return {}
 
 
+# Overrides the row's label already says (or that change where and how often a run is scored,
+# not what is trained): the rest name a variant.
+LABELLED = (*OWN_KEYS, *NON_SEMANTIC, "ablation", "t_max", "test_interval", "test_nepisode",
+            "final_window")
+
+
+def variant(manifest: dict) -> str:
+    """The manifest's overrides that make this run a variant of its row, `[k=v, …]` or ''."""
+    keep = []
+    for o in manifest.get("overrides") or []:
+        key, _, value = o.partition("=")
+        key = key.lstrip("+~")
+        if key in LABELLED or key.split(".", 1)[0] in NON_SEMANTIC or key.startswith("hydra"):
+            continue
+        keep.append(f"{key}={Path(value).name if '/' in value else value}")
+    return f"[{', '.join(keep)}]" if keep else ""
+
+
 def _score(x: float, win: bool) -> str:
     return "—" if x is None or math.isnan(x) else (f"{100 * x:.1f}%" if win else f"{x:.1f}")
 
 
 def _dense_share(runs: pd.DataFrame, r, win: bool) -> str:
-    """The run's win rate as % of the dense run with its seed, else of the dense mean (†).
+    """The run's win rate as % of the dense run with its seed, else of the dense mean (†);
+    dense variants (`variant`) are not the baseline where a plain dense run exists.
     Returns (no win condition) get none: they can be negative, and Table 1 normalises them
     against a random policy instead."""
     if r.method == DENSE or not win or math.isnan(r.final_win_rate):
         return "—"
     dense = runs[(runs["algo"] == r.algo) & (runs["map"] == r.map) & (runs["method"] == DENSE)
                  & (runs["t_max"] == r.t_max)]
+    plain = dense[[not variant(_json(Path(p) / "manifest.json")) for p in dense["path"]]]
+    dense = plain if not plain.empty else dense
     same = dense[dense["seed"] == r.seed]["final_win_rate"]
     base, mark = (same.mean(), "") if not same.empty else (dense["final_win_rate"].mean(), "†")
     if dense.empty or not base or math.isnan(base):
@@ -58,9 +84,10 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
     chosen = runs[[fnmatch.fnmatchcase(r, pattern) for r in runs["run_id"]]]
     algos, maps = order_algos(chosen["algo"]), order_maps(chosen["map"])
     rank = {m: i for i, m in enumerate((DENSE, *METHODS))}
-    chosen = chosen.assign(_k=[(algos.index(r.algo), maps.index(r.map), r.sparsity,
-                                rank.get(r.method, 99), str(r.ablation), r.seed)
-                               for r in chosen.itertuples()])
+    labels = [variant(_json(Path(p) / "manifest.json")) for p in chosen["path"]]
+    chosen = chosen.assign(variant_label=labels, _k=[(algos.index(r.algo), maps.index(r.map), r.sparsity,
+                                           rank.get(r.method, 99), str(r.ablation), v, r.seed)
+                                          for r, v in zip(chosen.itertuples(), labels, strict=True)])
     rows = []
     for r in chosen.sort_values("_k").itertuples():
         path = Path(r.path)
@@ -71,6 +98,7 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
         name = f"{algo_label(r.algo)} {r.map} {method_label(r.method)}"
         name += "" if r.method == DENSE else f" {pct(r.sparsity)}"
         name += "" if r.ablation in ("none", None) else f" ({r.ablation})"
+        name += f" {r.variant_label}" if r.variant_label else ""
         key = "win_rate" if win else "return_mean"
         rows.append({
             "Run": name, "Seed": r.seed,
@@ -89,5 +117,6 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
     notes = [f"Runs matching '{pattern}': {len(table)} finished. Final = mean of the last "
              "final_window evaluations (win rate, or test return where there is no win "
              "condition; no % of dense for returns, see Table 1); † = % of the dense mean (no dense "
-             "run with that seed); wall = logged training time, summed over resumes."]
+             "run with that seed); [k=v] = the run's overrides beyond its row (a variant); wall = logged "
+             "training time, summed over resumes."]
     return TableResult("ledger", "Run ledger", table, table, notes)

@@ -678,3 +678,25 @@ def test_ledger_lists_each_run_with_its_share_of_dense_policy_wall_and_commit(tm
                  str(tmp_path / "o")]) == 0
     row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| QMIX"))
     assert [c.strip() for c in row.strip("|").split("|")][3:5] == ["-60.0", "—"]
+
+
+def test_ledger_names_a_variant_and_keeps_it_out_of_the_dense_baseline(tmp_path, capsys):
+    """Overrides beyond a row's own keys label the run (`[k=v]`, paths by their last part),
+    so a variant does not read as a duplicate; a dense variant is not the baseline of the
+    shares while a plain dense run of that seed exists."""
+    root = tmp_path / "led"
+    write_run(root, "qmix", "2s3z", "dense", 0.95, 0, 0.8)
+    odd = write_run(root, "qmix", "2s3z", "dense", 0.5, 0, 0.4)
+    write_run(root, "qmix", "2s3z", "mast", 0.95, 0, 0.6)
+    manifest = json.loads((root / odd / "manifest.json").read_text())
+    manifest["overrides"] = ["method=dense", "seed=0", "results_dir=/x/y", "t_max=110000",
+                             "checkpoint_interval=5", "hydra.launcher.max_concurrent=2",
+                             "algo.bootstrap_actions=online", "method.mask_from=/a/b/run7"]
+    (root / odd / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["ledger", "--results", str(root), "--out", str(tmp_path / "o")]) == 0
+    rows = [[c.strip() for c in x.strip("|").split("|")]
+            for x in capsys.readouterr().out.splitlines() if x.startswith("| QMIX")]
+    names = [r[0] for r in rows]
+    assert "QMIX 2s3z Dense" in names
+    assert "QMIX 2s3z Dense [algo.bootstrap_actions=online, method.mask_from=run7]" in names
+    assert next(r for r in rows if r[0].startswith("QMIX 2s3z MAST"))[4] == "75.0"
