@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mast.config import LATER_KEYS
+
 from .store import Store
 
 METHODS = ["tiny", "static", "set", "rigl", "rlx2", "mast"]
@@ -86,9 +88,12 @@ NULL = "null"  # the value of a key that is, or sits under, a key set to null in
 
 def config_value(store: Store, run_id: str, key: str) -> str | None:
     """canon() of one run's ``key``; NULL where the key or a parent of it is null in the run's
-    config (`method.unit_density: null` vs `{stalker: 0.08, …}`); None only where the run's
-    config does not have the key at all (a key added after the run: compatible with any)."""
+    config (`method.unit_density: null` vs `{stalker: 0.08, …}`); a key added after the run
+    (`mast.config.LATER_KEYS`) has the value that reproduces the run's behaviour; None only
+    where the run's config does not have the key at all (compatible with any)."""
     cfg = store.configs
+    if key == "method.operator_scale" and config_value(store, run_id, "method.operator") == "max":
+        return None  # the max operator has no units to choose (as mast.config.semantic_dict)
     if key in cfg.columns and run_id in cfg.index:
         v = canon(cfg.at[run_id, key])
         if v is not None:
@@ -97,6 +102,8 @@ def config_value(store: Store, run_id: str, key: str) -> str | None:
     parts = key.split(".")
     if any(".".join(parts[:i]) in nulls for i in range(1, len(parts) + 1)):
         return NULL
+    if tuple(parts) in LATER_KEYS:
+        return canon(LATER_KEYS[tuple(parts)])
     return None
 
 

@@ -700,3 +700,24 @@ def test_ledger_names_a_variant_and_keeps_it_out_of_the_dense_baseline(tmp_path,
     assert "QMIX 2s3z Dense" in names
     assert "QMIX 2s3z Dense [algo.bootstrap_actions=online, method.mask_from=run7]" in names
     assert next(r for r in rows if r[0].startswith("QMIX 2s3z MAST"))[4] == "75.0"
+
+
+def test_a_key_added_after_a_run_reads_as_its_earlier_behaviour(tmp_path):
+    """A run stored before `algo.bootstrap_actions` existed behaved as `target` (LATER_KEYS):
+    next to it an `online` run is a variant and leaves the cell, an explicit `target` stays;
+    `method.operator_scale` under the max operator chooses nothing and splits nothing."""
+    from analysis.select import select_baseline
+
+    def run(seed, algo_extra=None, method_extra=None):
+        rid = write_run(tmp_path, "qmix", "3m", "dense", 0.9, seed, 0.8, extra_cfg=method_extra)
+        cfg = yaml.safe_load((tmp_path / rid / "config.yaml").read_text())
+        cfg["algo"].update(algo_extra or {})
+        (tmp_path / rid / "config.yaml").write_text(yaml.safe_dump(cfg))
+        return rid
+
+    old, target, online = run(0), run(1, {"bootstrap_actions": "target"}), run(
+        2, {"bootstrap_actions": "online"})
+    moot = run(3, method_extra={"operator": "max", "operator_scale": "mixer_slope"})
+    plain = run(4, method_extra={"operator": "max", "operator_scale": "none"})
+    ids, notes = select_baseline(load_store(tmp_path), [old, target, online, moot, plain])
+    assert sorted(ids) == sorted([old, target, moot, plain]), notes
