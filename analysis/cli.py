@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--mask-layers", default="agent.*",
                         help="comma-separated fnmatch patterns of layers drawn as heat-maps "
                              "(default agent.*; '*' for every layer)")
-    common.add_argument("--runs", default="*", help="ledger: fnmatch pattern of run ids")
+    common.add_argument("--runs", default="*", help="ledger: fnmatch pattern of run ids; figures: also "
+                        "draw each matching run's curves, one line per run")
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in COMMANDS.items():
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         from .figures import build_figures
         methods = [m.strip() for m in args.mask_methods.split(",") if m.strip()]
         layers = tuple(p.strip() for p in args.mask_layers.split(",") if p.strip())
-        idx = build_figures(store, out, methods, layers)
+        idx = build_figures(store, out, methods, layers, args.runs)
         images = [p for p in idx.files if p.suffix == ".png"]
         written += idx.files
         print(f"{len(images)} figure(s) in {out / 'figures'}; index: {out / 'index.md'}")

@@ -434,7 +434,8 @@ def write_index(store: Store, out: Path, idx: Index) -> Path:
 
 
 def build_figures(store: Store, out: Path, mask_methods: list[str] | None = None,
-                  mask_layers: tuple[str, ...] = MASK_LAYERS) -> Index:
+                  mask_layers: tuple[str, ...] = MASK_LAYERS, runs: str = "*") -> Index:
+    """Every figure of the store; `runs` other than '*' adds per-run curves of those runs."""
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     idx = Index()
@@ -446,5 +447,9 @@ def build_figures(store: Store, out: Path, mask_methods: list[str] | None = None
         sparsity_sweep(store, sel, out, idx)
         q_estimates(store, sel, out, idx)
         mask_figures(store, sel, out, idx, list(mask_methods or ["mast"]), mask_layers)
+    if runs != "*":
+        from .run_figures import run_curves  # imports this module
+
+        run_curves(store, runs, out, idx)
     idx.files.append(write_index(store, out, idx))
     return idx

@@ -56,6 +56,15 @@ def variant(manifest: dict) -> str:
     return f"[{', '.join(keep)}]" if keep else ""
 
 
+def run_name(r, label: str = "", task: bool = True) -> str:
+    """`QMIX 2s3z MAST 95% (ablation) [variant]` for a store row `r` (a run of the table);
+    without the algorithm and map when `task` is False."""
+    name = (f"{algo_label(r.algo)} {r.map} " if task else "") + method_label(r.method)
+    name += "" if r.method == DENSE else f" {pct(r.sparsity)}"
+    name += "" if r.ablation in ("none", None) else f" ({r.ablation})"
+    return name + (f" {label}" if label else "")
+
+
 def _score(x: float, win: bool) -> str:
     return "—" if x is None or math.isnan(x) else (f"{100 * x:.1f}%" if win else f"{x:.1f}")
 
@@ -95,10 +104,7 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
         win = _json(path / "summary.json").get("final_win_rate") is not None  # null: MA-MuJoCo
         evals = store.series(r.run_id, "test_win_rate" if win else "test_return_mean")["value"]
         wall = store.series(r.run_id, "timing/wall_s")["value"]
-        name = f"{algo_label(r.algo)} {r.map} {method_label(r.method)}"
-        name += "" if r.method == DENSE else f" {pct(r.sparsity)}"
-        name += "" if r.ablation in ("none", None) else f" ({r.ablation})"
-        name += f" {r.variant_label}" if r.variant_label else ""
+        name = run_name(r, r.variant_label)
         key = "win_rate" if win else "return_mean"
         rows.append({
             "Run": name, "Seed": r.seed,

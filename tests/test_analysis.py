@@ -377,6 +377,14 @@ def test_return_curves_for_mamujoco_rows(tmp_path):
     assert [n for n in names if n.startswith("returns_")] == [
         "returns_comix_ManySegmentSwimmer-10x2_sp90.png"]
     assert [n for n in names if n.startswith("curves_")] == ["curves_qmix_3m_sp90.png"]
+    # --runs: each matching run's own curves, per (algo, map); a pattern matching none is noted
+    idx = build_figures(load_store(res), tmp_path / "per", runs="comix-*")
+    assert [p.name for p in idx.files if p.name.startswith("runs_")] == [
+        "runs_comix_ManySegmentSwimmer-10x2.png"]
+    assert "(figures/runs_comix_ManySegmentSwimmer-10x2.png)" in (
+        tmp_path / "per" / "index.md").read_text()
+    idx = build_figures(load_store(res), tmp_path / "none", runs="nothing_*")
+    assert any("no finished run matches 'nothing_*'" in n for n in idx.notes)
 
 
 def test_figures_skip_cleanly(tmp_path):

@@ -1,0 +1,57 @@
+"""Per-run curves of the runs a `--runs` pattern picks: one line per run, never averaged.
+
+Why: the row figures average seeds of the baseline configuration, so a diagnostic variant (an
+override such as `algo.bootstrap_actions=online`) never shows there; comparing a variant with
+its baseline seed by seed is how a learning problem is diagnosed. `python -m analysis figures
+--runs 'comix_*Swimmer*'` adds, per (algo, map), the test score and the Q estimate against the
+discounted return of each matching run, labelled as in the ledger.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from mast.envs.mamujoco_maps import RANDOM_RETURNS
+
+from .figures import Q_KEY, RET_KEY, Index, _curves, _save, _scored_by_return, _slug, style
+from .ledger import _json, run_name, variant
+from .select import algo_label
+from .store import Store
+
+SECTION = "Per-run curves of the runs picked by --runs (one line per run, unsmoothed)"
+
+
+def run_curves(store: Store, pattern: str, out: Path, idx: Index) -> int:
+    """One figure per (algo, map) among the finished runs matching `pattern`; returns how many."""
+    fin = store.finished()
+    picked = fin[[fnmatch.fnmatchcase(r, pattern) for r in fin["run_id"]]]
+    made = 0
+    for (algo, mp), group in picked.groupby(["algo", "map"]):
+        by_return = _scored_by_return(store, group["run_id"].tolist())
+        score, scale = ("test_return_mean", 1.0) if by_return else ("test_win_rate", 100.0)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+        for i, r in enumerate(group.sort_values(["method", "seed"]).itertuples()):
+            label = f"{run_name(r, variant(_json(Path(r.path) / 'manifest.json')), False)}"
+            label += f" seed {r.seed}"
+            color = f"C{i % 10}"
+            for t, y in _curves(store, [r.run_id], score):
+                left.plot(t, scale * y, color=color, marker=".", label=label)
+            for key, ls in ((Q_KEY, "-"), (RET_KEY, ":")):
+                for t, y in _curves(store, [r.run_id], key):
+                    right.plot(t, y, color=color, ls=ls, label=label if key == Q_KEY else None)
+        if by_return and mp in RANDOM_RETURNS:
+            left.axhline(RANDOM_RETURNS[mp], color="gray", ls="--", lw=1, label="random policy")
+        style(left, 6, xlabel="environment steps (t_env)",
+              ylabel="mean test return" if by_return else "test win rate (%)",
+              title=f"{algo_label(algo)} {mp}: each run")
+        style(right, 6, xlabel="environment steps (t_env)", ylabel="value",
+              title="Q estimate (solid) vs discounted return (dotted)")
+        _save(fig, out, _slug("runs", algo, mp), idx, SECTION,
+              f"{algo_label(algo)} {mp}: runs matching `{pattern}`, one line each")
+        made += 1
+    if not made:
+        idx.notes.append(f"Per-run curves skipped: no finished run matches '{pattern}'.")
+    return made
