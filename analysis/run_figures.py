@@ -47,8 +47,11 @@ def run_curves(store: Store, pattern: str, out: Path, idx: Index) -> int:
         style(left, 6, xlabel="environment steps (t_env)",
               ylabel="mean test return" if by_return else "test win rate (%)",
               title=f"{algo_label(algo)} {mp}: each run")
-        style(right, 6, xlabel="environment steps (t_env)", ylabel="value",
-              title="Q estimate (solid) vs discounted return (dotted)")
+        if right.lines:
+            style(right, 6, xlabel="environment steps (t_env)", ylabel="value",
+                  title="Q estimate (solid) vs discounted return (dotted)")
+        else:  # runs that log no Q estimate
+            right.set_axis_off()
         _save(fig, out, _slug("runs", algo, mp), idx, SECTION,
               f"{algo_label(algo)} {mp}: runs matching `{pattern}`, one line each")
         made += 1
