@@ -2,7 +2,8 @@
 
     python scripts/comix_diagnose.py results/<comix run> [--episodes 4] [--stride 25]
 
-Rolls out `--episodes` episodes with the run's exploration noise and prints: Q_tot of the taken
+Rolls out `--episodes` episodes with the run's exploration noise at the checkpoint (not the
+uniform warm-up of `algo.start_steps`) and prints: Q_tot of the taken
 actions against the Monte Carlo discounted return at a few steps; per agent, the CEM maximum's
 value against the taken action's (the operator's overestimation); Q_tot at the CEM greedy actions;
 and the mixer's slopes ∂Q_tot/∂Q_i. Used for the README's COMIX-on-a-CPU-budget diagnosis.
@@ -41,13 +42,14 @@ def main() -> None:
     learner = build_learner(cfg, env.spec, torch.device("cpu"), Widths.from_config(cfg),
                             effective_sparsity(cfg))
     learner.load_state_dict(state["learner"])
+    t_env = state["counters"]["t_env"]  # the policy's own noise (at 0, a warm-up acts uniformly)
     episodes, stats = EpisodeRunner(env, learner, env.spec, torch.device("cpu"), 0).run(
-        learner.exploration(0), cfg.train.gamma)
+        learner.exploration(t_env), cfg.train.gamma)
     b = collate(episodes)
     returns = T.discounted_returns(b.reward, b.mask, cfg.train.gamma)
     q = learner.agent(b.obs[:, :-1], learner.box.normalise(b.actions))  # [B, T, n]
     q_tot = learner.nets["mixer"](q, b.state[:, :-1])
-    print(f"checkpoint t_env {state['counters']['t_env']}, {len(episodes)} episodes, "
+    print(f"checkpoint t_env {t_env}, {len(episodes)} episodes (σ {learner.exploration(t_env)}), "
           f"return {stats.return_mean:.1f}, reward per step {float(b.reward.mean()):.3f}")
     for t in sorted({0, 100, b.reward.shape[1] // 2} & set(range(b.reward.shape[1]))):
         print(f"t={t}: Q_tot(taken) {float(q_tot[:, t].mean()):.2f}   "
