@@ -126,7 +126,8 @@ def _knob_entries(store: Store, group: _Group, tkey: str, ckeys: tuple[str, ...]
     for (vlabel, skey), rids in groups.items():
         vals = values_of(store, rids)
         v, lo, hi = agg.raw(vals, stat, ci=stat == "iqm", n_boot=n_boot)
-        nv, _, _ = agg.normalized(vals, dvals, stat, baseline=agg.random_score(mp))
+        nv, _, _ = agg.normalized(vals, dvals, stat, baseline=agg.random_score(mp),
+                                  bar=agg.learning_bar(mp))
         entries.append({
             "key": tkey, "name": KEY_NAMES.get(tkey, tkey), "value": vlabel,
             "_sort": skey, "algo": algo, "map": mp, "method": meth, "n": len(vals),

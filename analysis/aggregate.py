@@ -88,15 +88,16 @@ def bootstrap(
 
 def normalized(
     values: Sequence[float], dense: Sequence[float], stat: str = "mean", ci: bool = False,
-    n_boot: int = N_BOOT, seed: int = 0, baseline: float = 0.0,
+    n_boot: int = N_BOOT, seed: int = 0, baseline: float = 0.0, bar: float | None = None,
 ) -> tuple[float, float, float]:
     """100 * (stat(values) − baseline) / (stat(dense) − baseline), with an optional bootstrap CI
     (NaN bounds otherwise). `baseline` is a random policy's score: 0 for win rates, the random
     return for return-based rows (`random_score`), whose returns may be negative. NaN when dense
-    does not beat the baseline: a percentage of a non-positive improvement means nothing (a
-    method further below random than dense would read several hundred percent)."""
+    does not beat the baseline, or `bar` where given (`learning_bar`): a percentage of a
+    non-positive or negligible improvement means nothing (a method further below random than
+    dense would read several hundred percent)."""
     num, den = point(values, stat), point(dense, stat)
-    if math.isnan(num) or math.isnan(den) or den <= baseline:
+    if math.isnan(num) or math.isnan(den) or den <= (baseline if bar is None else bar):
         return math.nan, math.nan, math.nan
     val = 100.0 * (num - baseline) / (den - baseline)
     if not ci:
@@ -109,6 +110,13 @@ def normalized(
 def random_score(map_name: str) -> float:
     """A random policy's score on a map: 0 (win rate) unless a return-based map lists one."""
     return mamujoco_maps.RANDOM_RETURNS.get(map_name, 0.0)
+
+
+def learning_bar(map_name: str) -> float:
+    """The score a dense baseline must beat to be a denominator: 0 on win-rate maps, a random
+    policy's mean + LEARNING_BAR_SIGMAS of its per-episode std on return-based ones."""
+    std = mamujoco_maps.RANDOM_RETURN_STDS.get(map_name, 0.0)
+    return random_score(map_name) + mamujoco_maps.LEARNING_BAR_SIGMAS * std
 
 
 def percent_scale(map_name: str) -> float:

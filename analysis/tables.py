@@ -203,7 +203,8 @@ def _table1_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]
     for m, lab in zip(METHODS, labels, strict=True):
         vals = ctx.values(row, m)
         v, lo, hi = agg.normalized(vals, dvals, ctx.stat, ci=ctx.ci, n_boot=ctx.n_boot,
-                                   baseline=agg.random_score(row[1]))
+                                   baseline=agg.random_score(row[1]),
+                                   bar=agg.learning_bar(row[1]))
         nrow[lab], drow[lab] = v, fmt_ci(v, lo, hi)
         if vals and not _dense_beats_random(dvals, ctx.stat, row[1]):
             # no usable baseline: the absolute score, marked, beats a dash (win rates in %,
@@ -218,8 +219,9 @@ def _table1_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]
 
 
 def _dense_beats_random(dvals: list[float], stat: str, map_name: str) -> bool:
-    """Whether a row can be normalised: a finished dense baseline above a random policy."""
-    return bool(dvals) and agg.point(dvals, stat) > agg.random_score(map_name)
+    """Whether a row can be normalised: a finished dense baseline above the learning bar
+    (`agg.learning_bar`: a random policy on return-based maps, by 5 of its stds)."""
+    return bool(dvals) and agg.point(dvals, stat) > agg.learning_bar(map_name)
 
 
 def _table1_average(algo: str, group: list[dict], labels: list[str]) -> tuple[dict, dict]:
@@ -259,7 +261,8 @@ def build_table1(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> 
     if any(ABS_MARK in str(v) for d in disp for v in d.values()):
         notes.insert(0, f"{ABS_MARK} = absolute final win rate (%), or final return on maps "
                         "without a win condition, NOT normalised: no finished dense baseline of "
-                        "that algorithm and map yet, or one no better than a random policy.")
+                        "that algorithm and map yet, or one that has not cleared a random policy by 5 "
+                        "stds of its per-episode return (mast.envs.mamujoco_maps).")
     fill = fill_in_note(store)
     if fill:
         notes.append(fill)

@@ -585,7 +585,7 @@ def test_return_rows_normalise_against_a_random_policy(tmp_path):
     from mast.envs.mamujoco_maps import RANDOM_RETURNS
 
     res = tmp_path / "res"
-    for method, sp, seed, ret in [("dense", 0.0, 0, -10.0), ("dense", 0.0, 1, -20.0),
+    for method, sp, seed, ret in [("dense", 0.0, 0, 10.0), ("dense", 0.0, 1, 20.0),
                                   ("mast", 0.9, 0, -30.0), ("mast", 0.9, 1, -40.0)]:
         rid = write_run(res, "comix", "ManySegmentSwimmer-10x2", method, sp, seed, 0.0)
         summary = json.loads((res / rid / "summary.json").read_text())
@@ -595,22 +595,24 @@ def test_return_rows_normalise_against_a_random_policy(tmp_path):
     t1 = build_table1(load_store(res)).numeric
     row = t1[t1["Env."] == "ManySegmentSwimmer-10x2"].iloc[0]
     mast_col = [c for c in t1.columns if c.startswith("MAST")][0]
-    # the plain ratio would call MAST (−35) 233% of dense (−15)
-    assert row[mast_col] == pytest.approx(100 * (-35 - random) / (-15 - random))
+    # the plain ratio would call MAST (−35) −233% of dense (+15)
+    assert row[mast_col] == pytest.approx(100 * (-35 - random) / (15 - random))
     t5 = build_table5(load_store(res))
     row5 = t5.numeric[t5.numeric["Env."] == "ManySegmentSwimmer-10x2"].iloc[0]
-    assert row5[[c for c in t5.numeric.columns if c.startswith("Dense")][0]] == pytest.approx(-15)
+    assert row5[[c for c in t5.numeric.columns if c.startswith("Dense")][0]] == pytest.approx(15)
     assert any("return units" in n for n in t5.footnotes)
 
 
-def test_a_dense_baseline_below_random_is_not_a_denominator(tmp_path):
-    """Dense at −52 on Swimmer (random −44.6) and MAST at −104: (x − random)/(dense − random)
-    would read 765%. The row shows MAST's absolute return in return units, marked (abs.), as it
-    does without a dense baseline (Humanoid: MAST only)."""
+@pytest.mark.parametrize("dense", [-52.0, -42.0, 4.0])
+def test_a_dense_baseline_below_the_learning_bar_is_not_a_denominator(tmp_path, dense):
+    """Dense at −52 on Swimmer (random −44.6 ± 9.8) and MAST at −104: (x − random)/(dense −
+    random) would read 765%; dense at −42 (0.3 std above random) −2,500%; +4 is still under the
+    bar (random + 5 stds = +4.4). The row shows MAST's absolute return in return units, marked
+    (abs.), as it does without a dense baseline (Humanoid: MAST only)."""
     from analysis.tables import ABS_MARK, build_table1
 
     res = tmp_path / "res"
-    for env_map, method, sp, ret in [("ManySegmentSwimmer-10x2", "dense", 0.0, -52.0),
+    for env_map, method, sp, ret in [("ManySegmentSwimmer-10x2", "dense", 0.0, dense),
                                      ("ManySegmentSwimmer-10x2", "mast", 0.9, -104.0),
                                      ("Humanoid-9|8", "mast", 0.9, 71.0)]:
         rid = write_run(res, "comix", env_map, method, sp, 0, 0.0)

@@ -28,6 +28,13 @@ SCENARIOS = tuple(sorted((*AGENT_CONFS, *SEGMENTED)))
 # (Swimmer's random policy drifts backwards), where x / dense means nothing.
 RANDOM_RETURNS: dict[str, float] = {"ManySegmentSwimmer-10x2": -44.6, "Humanoid-9|8": 105.0,
                                     "HumanoidStandup-9|8": 32817.0}
+# Their per-episode standard deviations (same episodes). A dense baseline is a denominator only
+# once it clears random + LEARNING_BAR_SIGMAS × std (issue 14's learning bar): a dense run a
+# fraction of a std above random has learnt nothing, and dividing by its tiny margin over random
+# turns every other method into thousands of percent.
+RANDOM_RETURN_STDS: dict[str, float] = {"ManySegmentSwimmer-10x2": 9.8, "Humanoid-9|8": 21.0,
+                                        "HumanoidStandup-9|8": 1851.0}
+LEARNING_BAR_SIGMAS = 5.0
 
 
 def is_map(name: str) -> bool:
