@@ -56,6 +56,11 @@ def variant(manifest: dict) -> str:
     return f"[{', '.join(keep)}]" if keep else ""
 
 
+def run_variant(run_dir: str | Path) -> str:
+    """`variant` of the run stored in `run_dir` (its manifest's overrides)."""
+    return variant(_json(Path(run_dir) / "manifest.json"))
+
+
 def run_name(r, label: str = "", task: bool = True) -> str:
     """`QMIX 2s3z MAST 95% (ablation) [variant]` for a store row `r` (a run of the table);
     without the algorithm and map when `task` is False."""
@@ -78,7 +83,7 @@ def _dense_share(runs: pd.DataFrame, r, win: bool) -> str:
         return "—"
     dense = runs[(runs["algo"] == r.algo) & (runs["map"] == r.map) & (runs["method"] == DENSE)
                  & (runs["t_max"] == r.t_max)]
-    plain = dense[[not variant(_json(Path(p) / "manifest.json")) for p in dense["path"]]]
+    plain = dense[[not run_variant(p) for p in dense["path"]]]
     dense = plain if not plain.empty else dense
     same = dense[dense["seed"] == r.seed]["final_win_rate"]
     base, mark = (same.mean(), "") if not same.empty else (dense["final_win_rate"].mean(), "†")
@@ -93,10 +98,10 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
     chosen = runs[[fnmatch.fnmatchcase(r, pattern) for r in runs["run_id"]]]
     algos, maps = order_algos(chosen["algo"]), order_maps(chosen["map"])
     rank = {m: i for i, m in enumerate((DENSE, *METHODS))}
-    labels = [variant(_json(Path(p) / "manifest.json")) for p in chosen["path"]]
-    chosen = chosen.assign(variant_label=labels, _k=[(algos.index(r.algo), maps.index(r.map), r.sparsity,
-                                           rank.get(r.method, 99), str(r.ablation), v, r.seed)
-                                          for r, v in zip(chosen.itertuples(), labels, strict=True)])
+    labels = [run_variant(p) for p in chosen["path"]]
+    keys = [(algos.index(r.algo), maps.index(r.map), r.sparsity, rank.get(r.method, 99),
+             str(r.ablation), v, r.seed) for r, v in zip(chosen.itertuples(), labels, strict=True)]
+    chosen = chosen.assign(variant_label=labels, _k=keys)
     rows = []
     for r in chosen.sort_values("_k").itertuples():
         path = Path(r.path)

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from mast.envs.mamujoco_maps import RANDOM_RETURNS
 
 from .figures import Q_KEY, RET_KEY, Index, _curves, _save, _scored_by_return, _slug, style
-from .ledger import _json, run_name, variant
+from .ledger import run_name, run_variant
 from .select import algo_label
 from .store import Store
 
@@ -34,8 +34,7 @@ def run_curves(store: Store, pattern: str, out: Path, idx: Index) -> int:
         score, scale = ("test_return_mean", 1.0) if by_return else ("test_win_rate", 100.0)
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
         for i, r in enumerate(group.sort_values(["method", "seed"]).itertuples()):
-            label = f"{run_name(r, variant(_json(Path(r.path) / 'manifest.json')), False)}"
-            label += f" seed {r.seed}"
+            label = f"{run_name(r, run_variant(r.path), task=False)} seed {r.seed}"
             color = f"C{i % 10}"
             for t, y in _curves(store, [r.run_id], score):
                 left.plot(t, scale * y, color=color, marker=".", label=label)
