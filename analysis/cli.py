@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--mask-layers", default="agent.*",
                         help="comma-separated fnmatch patterns of layers drawn as heat-maps "
                              "(default agent.*; '*' for every layer)")
-    common.add_argument("--runs", default="*", help="ledger: fnmatch pattern of run ids; figures: also "
-                        "draw each matching run's curves, one line per run")
+    common.add_argument("--runs", default="*", help="ledger: fnmatch pattern of run ids; "
+                        "figures: also draw each matching run's curves, one line per run")
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in COMMANDS.items():

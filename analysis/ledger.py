@@ -127,7 +127,7 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
     table = pd.DataFrame(rows, columns=COLUMNS)
     notes = [f"Runs matching '{pattern}': {len(table)} finished. Final = mean of the last "
              "final_window evaluations (win rate, or test return where there is no win "
-             "condition; no % of dense for returns, see Table 1); † = % of the dense mean (no dense "
-             "run with that seed); [k=v] = the run's overrides beyond its row (a variant); wall = logged "
-             "training time, summed over resumes."]
+             "condition; no % of dense for returns, see Table 1); † = % of the dense mean (no "
+             "dense run with that seed); [k=v] = the run's overrides beyond its row (a "
+             "variant); wall = logged training time, summed over resumes."]
     return TableResult("ledger", "Run ledger", table, table, notes)

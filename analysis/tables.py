@@ -261,8 +261,8 @@ def build_table1(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> 
     if any(ABS_MARK in str(v) for d in disp for v in d.values()):
         notes.insert(0, f"{ABS_MARK} = absolute final win rate (%), or final return on maps "
                         "without a win condition, NOT normalised: no finished dense baseline of "
-                        "that algorithm and map yet, or one that has not cleared a random policy by 5 "
-                        "stds of its per-episode return (mast.envs.mamujoco_maps).")
+                        "that algorithm and map yet, or one that has not cleared a random policy "
+                        "by 5 stds of its per-episode return (mast.envs.mamujoco_maps).")
     fill = fill_in_note(store)
     if fill:
         notes.append(fill)
