@@ -112,7 +112,18 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
     || echo "=== sweep exited with status $?; continuing"
 }
 
-ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix)  # default order
+diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random on the Swimmer
+  # (README "A second dense seed, double Q, and the critic's error"): double Q, then Soft
+  # Mellowmax on dense (does a calibrated critic alone stabilise it?)
+  local v2="+experiment=comix_swimmer_2h_v2 sparsity=0.9"
+  local ck=${COMMON/checkpoint_interval=50000/checkpoint_interval=16000 save_buffer=true}
+  $PY run.py -m $v2 seed=0,1 method=dense algo.bootstrap_actions=online $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=0 method=mast algo.bootstrap_actions=online $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=0 method=dense method.operator=soft_mellowmax algo.bootstrap_actions=online \
+    $ck || echo "=== status $?"
+}
+
+ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order
 stages=("$@")
 [[ ${#stages[@]} -eq 0 ]] && stages=("${ALL_STAGES[@]}")
 for s in "${stages[@]}"; do
