@@ -74,16 +74,17 @@ def _score(x: float, win: bool) -> str:
     return "—" if x is None or math.isnan(x) else (f"{100 * x:.1f}%" if win else f"{x:.1f}")
 
 
-def _dense_share(runs: pd.DataFrame, r, win: bool) -> str:
+def _dense_share(runs: pd.DataFrame, r, win: bool, labels: dict[str, str]) -> str:
     """The run's win rate as % of the dense run with its seed, else of the dense mean (†);
-    dense variants (`variant`) are not the baseline where a plain dense run exists.
+    dense variants (`labels`: run id → `variant`) are not the baseline where a plain dense run
+    exists.
     Returns (no win condition) get none: they can be negative, and Table 1 normalises them
     against a random policy instead."""
     if r.method == DENSE or not win or math.isnan(r.final_win_rate):
         return "—"
     dense = runs[(runs["algo"] == r.algo) & (runs["map"] == r.map) & (runs["method"] == DENSE)
                  & (runs["t_max"] == r.t_max)]
-    plain = dense[[not run_variant(p) for p in dense["path"]]]
+    plain = dense[[not labels[rid] for rid in dense["run_id"]]]
     dense = plain if not plain.empty else dense
     same = dense[dense["seed"] == r.seed]["final_win_rate"]
     base, mark = (same.mean(), "") if not same.empty else (dense["final_win_rate"].mean(), "†")
@@ -98,7 +99,8 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
     chosen = runs[[fnmatch.fnmatchcase(r, pattern) for r in runs["run_id"]]]
     algos, maps = order_algos(chosen["algo"]), order_maps(chosen["map"])
     rank = {m: i for i, m in enumerate((DENSE, *METHODS))}
-    labels = [run_variant(p) for p in chosen["path"]]
+    variants = {r.run_id: run_variant(r.path) for r in runs.itertuples()}
+    labels = [variants[rid] for rid in chosen["run_id"]]
     keys = [(algos.index(r.algo), maps.index(r.map), r.sparsity, rank.get(r.method, 99),
              str(r.ablation), v, r.seed) for r, v in zip(chosen.itertuples(), labels, strict=True)]
     chosen = chosen.assign(variant_label=labels, _k=keys)
@@ -115,7 +117,7 @@ def build_ledger(store: Store, pattern: str = "*") -> TableResult:
             "Run": name, "Seed": r.seed,
             "Budget": budget(r.t_max) if not math.isnan(r.t_max) else "—",
             "Final": _score(r.final_win_rate, win),
-            "% of dense": _dense_share(runs, r, win),
+            "% of dense": _dense_share(runs, r, win, variants),
             "Final policy": (f"{_score(policy[key], win)} ({policy.get('episodes')} ep.)"
                              if key in policy else "—"),
             "Best eval": _score(evals.max() if len(evals) else math.nan, win),

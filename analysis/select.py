@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mast.config import LATER_KEYS
+from mast.config import LATER_KEYS, moot_method_keys
 
 from .store import Store
 
@@ -92,8 +92,10 @@ def config_value(store: Store, run_id: str, key: str) -> str | None:
     (`mast.config.LATER_KEYS`) has the value that reproduces the run's behaviour; None only
     where the run's config does not have the key at all (compatible with any)."""
     cfg = store.configs
-    if key == "method.operator_scale" and config_value(store, run_id, "method.operator") == "max":
-        return None  # the max operator has no units to choose (as mast.config.semantic_dict)
+    group, _, leaf = key.partition(".")
+    if group == "method" and leaf != "operator" and leaf in moot_method_keys(
+            {"operator": config_value(store, run_id, "method.operator")}):
+        return None  # chooses nothing in this run (as in its run id)
     if key in cfg.columns and run_id in cfg.index:
         v = canon(cfg.at[run_id, key])
         if v is not None:

@@ -442,9 +442,20 @@ LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0,
               ("algo", "bootstrap_actions"): "target"}
 
 
+def later_key(group_cfg, group: str, key: str) -> Any:
+    """`<group>.<key>`, or its LATER_KEYS default for a config stored before the key."""
+    return group_cfg.get(key, LATER_KEYS[(group, key)])
+
+
+def moot_method_keys(method) -> tuple[str, ...]:
+    """Method keys that choose nothing in this method config: the max operator has no units
+    (`operator_scale`). Left out of run ids, and never split an analysis cell."""
+    return ("operator_scale",) if method.get("operator") == "max" else ()
+
+
 def operator_scale(method) -> str:
     """`method.operator_scale`, or its LATER_KEYS default for configs stored before the key."""
-    return method.get("operator_scale", LATER_KEYS[("method", "operator_scale")])
+    return later_key(method, "method", "operator_scale")
 
 
 def slope_scaled(method) -> bool:
@@ -467,8 +478,9 @@ def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
         if isinstance(d.get(group), dict) and d[group].get(key, default) == default:
             d[group].pop(key, None)
     method = d.get("method")
-    if isinstance(method, dict) and method.get("operator") == "max":
-        method.pop("operator_scale", None)  # only soft operators have units to choose
+    if isinstance(method, dict):
+        for key in moot_method_keys(method):
+            method.pop(key, None)
     d["sparsity"] = effective_sparsity(cfg)
     return d
 

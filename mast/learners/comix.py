@@ -35,7 +35,7 @@ from torch import nn
 
 from mast import targets as T
 from mast.cem import CEMResult, cem_maximise
-from mast.config import slope_scaled
+from mast.config import later_key, slope_scaled
 from mast.envs.base import EnvSpec
 from mast.learners.base import QLearner, Widths
 from mast.modules.continuous import ActionBox, MLPQAgent, exploration_sigma
@@ -92,11 +92,15 @@ class COMIXLearner(QLearner):
                           cfg.agent.share_params)
         return nn.ModuleDict({"agent": agent, "mixer": cls._mixer(cfg, spec, w)})
 
+    def _chunk_rows(self, samples: int) -> int:
+        """Rows of o per call when each is scored at `samples` actions (cache-sized calls)."""
+        return max(1, CEM_CHUNK_ELEMENTS // (samples * self.spec.n_agents))
+
     def greedy(self, agent: nn.Module, obs: torch.Tensor,
                gen: torch.Generator | None = None) -> CEMResult:
         """CEM on `agent` for obs [R, n, o], in chunks of rows → CEMResult over [R, ...]."""
         a = self.cfg.algo
-        rows = max(1, CEM_CHUNK_ELEMENTS // (a.cem_samples * self.spec.n_agents))
+        rows = self._chunk_rows(a.cem_samples)
         parts = []
         for o in obs.split(rows):
             mask = self.box.dim_mask.expand(o.shape[0], *self.box.dim_mask.shape)
@@ -141,10 +145,10 @@ class COMIXLearner(QLearner):
         candidates' values are re-scored only for operators other than max (they cost K passes;
         with max, `values` stays the picker's own and is not used)."""
         target = self.target["agent"]
-        if self.cfg.algo.get("bootstrap_actions", "target") == "target":
+        if later_key(self.cfg.algo, "algo", "bootstrap_actions") == "target":
             return self.greedy(target, obs)
         res = self.greedy(self.nets["agent"], obs)
-        rows = max(1, CEM_CHUNK_ELEMENTS // (res.values.shape[0] * self.spec.n_agents))
+        rows = self._chunk_rows(res.values.shape[0])
         best_value = torch.cat([target(o, b[None])[0] for o, b in
                                 zip(obs.split(rows), res.best.split(rows), strict=True)])
         values = res.values
