@@ -229,6 +229,10 @@ class TrainConfig:
     epsilon_finish: float = 0.05
     double_q: bool = True
     updates_per_episode: float = 1.0
+    # Draw a batch's episodes with replacement: with `algo.seq_window_steps=1` on episodes of
+    # equal length, FACMAC's uniform sampling of transitions, ready after the first episode
+    # (without replacement, a batch of 100 one-step windows waits for 100 stored episodes)
+    sample_with_replacement: bool = False
 
 
 @dataclass
@@ -439,7 +443,7 @@ NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_b
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
 LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0,
-              ("algo", "bootstrap_actions"): "target"}
+              ("algo", "bootstrap_actions"): "target", ("train", "sample_with_replacement"): False}
 
 
 def later_key(group_cfg, group: str, key: str) -> Any:

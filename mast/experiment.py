@@ -196,7 +196,7 @@ class Experiment:
         for _ in range(n):
             if not self.buffer.ready():
                 break
-            batch = collate(self.buffer.sample_batch(self.rng), self.device)
+            batch = self.learner.make_batch(self.buffer.sample_batch(self.rng))
             stats = self.learner.update(batch, self.c.t_env)
             self.c.flops_spent += self.flops_per_update
             if not math.isfinite(stats["train/loss"]):

@@ -173,6 +173,9 @@ def test_later_keys_enter_the_run_id_only_when_set():
     # with the max operator (dense and most baselines) the units change nothing, nor the id
     assert run_id(compose_cfg(["algo=facmac", "method=dense", "method.operator_scale=mixer_slope"])
                   ) == run_id(compose_cfg(["algo=facmac", "method=dense"]))
+    replaced = compose_cfg(["algo=facmac", "train.sample_with_replacement=true"])
+    assert semantic_dict(replaced)["train"]["sample_with_replacement"] is True
+    assert run_id(replaced) != run_id(base)
 
 
 def test_configs_stored_before_a_later_key_still_validate():

@@ -34,6 +34,23 @@ def test_fifo_keeps_newest_and_samples_without_replacement():
     assert not buf.can_sample(6)
 
 
+def test_sampling_with_replacement_is_ready_after_one_episode_and_repeats():
+    """`train.sample_with_replacement`: FACMAC-style uniform draws; a batch larger than the
+    buffer repeats episodes, every stored episode is drawn, none outside it."""
+    buf = FIFOBuffer(capacity=4, replace=True)
+    assert not buf.can_sample(100)
+    buf.insert([episode(0)])
+    assert buf.can_sample(100)
+    assert tags(buf.sample(100, np.random.default_rng(0))) == [0] * 100
+    buf.insert([episode(i) for i in range(1, 7)])
+    drawn = tags(buf.sample(400, np.random.default_rng(0)))
+    assert set(drawn) == {3, 4, 5, 6} and max(np.bincount(drawn)) < 200
+    dual = DualReplayBuffer(capacity=10, online_capacity=2, batch_offline=6, batch_online=4,
+                            replace=True)
+    dual.insert([episode(0)])
+    assert dual.ready() and tags(dual.sample_batch(np.random.default_rng(0))) == [0] * 10
+
+
 def test_dual_buffer_draws_offline_plus_recent_online():
     buf = DualReplayBuffer(capacity=100, online_capacity=4, batch_offline=3, batch_online=2)
     buf.insert([episode(i) for i in range(2)])

@@ -20,7 +20,7 @@ from mast.envs.base import EnvSpec
 from mast.modules.agents import EpisodeInputs, Packing, RNNAgent, unroll, unroll_reference
 from mast.modules.mixers import mix_where, mixer_slopes
 from mast.registry import LEARNERS, MIXERS
-from mast.replay.episodes import EpisodeBatch
+from mast.replay.episodes import Episode, EpisodeBatch, collate, window_episodes
 from mast.runner import agent_inputs, batch_agent_inputs, epsilon_greedy
 
 
@@ -161,6 +161,13 @@ class QLearner:
         if self.fast_path:
             return mix_where(mixer, qs, states, batch.mask.bool())
         return mixer(qs, states)
+
+    def make_batch(self, episodes: list[Episode]) -> EpisodeBatch:
+        """The update's batch from sampled episodes. Learners that train on windows
+        (`algo.seq_window_steps`: COMIX, FACMAC) cut them before padding; their `loss`/`update`
+        still window a whole-episode batch (a no-op on this one)."""
+        steps = self.cfg.algo.get("seq_window_steps")
+        return collate(episodes if steps is None else window_episodes(episodes, steps), self.device)
 
     def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
         q_tot, y = self.q_tot_and_targets(batch, t_env)

@@ -41,7 +41,7 @@ from mast.learners.base import QLearner, Widths
 from mast.modules.continuous import ActionBox, MLPQAgent, exploration_sigma
 from mast.modules.mixers import mixer_slopes
 from mast.registry import LEARNERS
-from mast.replay.episodes import EpisodeBatch
+from mast.replay.episodes import EpisodeBatch, window_starts
 
 CEM_CHUNK_ELEMENTS = 2**13  # samples × rows × agents per CEM call (cache-sized: 1.2× vs 2**17)
 
@@ -63,11 +63,9 @@ def window(batch: EpisodeBatch, steps: int, gen: torch.Generator | None = None) 
     b, t = batch.reward.shape
     if steps >= t:
         return batch
-    lengths = batch.mask.sum(1).long()
-    room = (lengths - steps).clamp(min=0) + 1
-    start = (torch.rand(b, generator=gen).to(room.device) * room).long()
-    rows = torch.arange(b, device=room.device)[:, None]
-    idx = start[:, None] + torch.arange(steps + 1, device=room.device)[None]
+    start = window_starts(batch.mask.sum(1).long(), steps, gen)
+    rows = torch.arange(b, device=start.device)[:, None]
+    idx = start[:, None] + torch.arange(steps + 1, device=start.device)[None]
     return EpisodeBatch(batch.obs[rows, idx], batch.state[rows, idx], batch.avail[rows, idx],
                         batch.actions[rows, idx[:, :-1]], batch.reward[rows, idx[:, :-1]],
                         batch.terminated[rows, idx[:, :-1]], batch.mask[rows, idx[:, :-1]])

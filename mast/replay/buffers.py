@@ -8,15 +8,18 @@ from collections import deque
 import numpy as np
 import torch
 
+from mast.config import later_key
 from mast.registry import BUFFERS
 from mast.replay.episodes import Episode
 
 
 class FIFOBuffer:
-    """Keeps the newest `capacity` episodes; uniform sampling without replacement."""
+    """Keeps the newest `capacity` episodes; uniform sampling, without replacement unless
+    `replace` (`train.sample_with_replacement`): then a batch may repeat an episode, so it is
+    ready once one episode is stored instead of a batch's worth."""
 
-    def __init__(self, capacity: int):
-        self.capacity = capacity
+    def __init__(self, capacity: int, replace: bool = False):
+        self.capacity, self.replace = capacity, replace
         self.episodes: deque[Episode] = deque(maxlen=capacity)
 
     def __len__(self) -> int:
@@ -26,10 +29,10 @@ class FIFOBuffer:
         self.episodes.extend(episodes)
 
     def can_sample(self, n: int) -> bool:
-        return len(self.episodes) >= n
+        return len(self.episodes) >= (min(n, 1) if self.replace else n)
 
     def sample(self, n: int, rng: np.random.Generator) -> list[Episode]:
-        idx = rng.choice(len(self.episodes), size=n, replace=False)
+        idx = rng.choice(len(self.episodes), size=n, replace=self.replace)
         return [self.episodes[i] for i in idx]
 
     def state_dict(self) -> dict:
@@ -43,8 +46,8 @@ class FIFOBuffer:
 class SingleBuffer(FIFOBuffer):
     """PyMARL's replay: one FIFO of `train.buffer_capacity_episodes`, batches of `batch_size`."""
 
-    def __init__(self, capacity: int, batch_size: int, **_):
-        super().__init__(capacity)
+    def __init__(self, capacity: int, batch_size: int, replace: bool = False, **_):
+        super().__init__(capacity, replace)
         self.batch_size = batch_size
 
     def ready(self) -> bool:
@@ -60,9 +63,9 @@ class DualReplayBuffer:
     both); each update draws b1 episodes from B1 and b2 from B2 so recent data is over-weighted."""
 
     def __init__(self, capacity: int, online_capacity: int, batch_offline: int, batch_online: int,
-                 **_):
-        self.offline = FIFOBuffer(capacity)
-        self.online = FIFOBuffer(online_capacity)
+                 replace: bool = False, **_):
+        self.offline = FIFOBuffer(capacity, replace)
+        self.online = FIFOBuffer(online_capacity, replace)
         self.b_off, self.b_on = batch_offline, batch_online
 
     def __len__(self) -> int:
@@ -97,8 +100,8 @@ class RLx2Buffer(SingleBuffer):
     by the experiment so the buffer stays free of network code."""
 
     def __init__(self, capacity: int, batch_size: int, threshold: float, min_capacity: int,
-                 check_interval: int, **_):
-        super().__init__(capacity, batch_size)
+                 check_interval: int, replace: bool = False, **_):
+        super().__init__(capacity, batch_size, replace)
         self.threshold, self.min_capacity, self.check_interval = threshold, min_capacity, check_interval
         self.policy_distance_fn = None
         self._since_check = 0
@@ -132,6 +135,7 @@ def make_buffer(method, train) -> object:
     """Build the buffer named by `method.buffer` from the typed configs."""
     cls = BUFFERS.get(method.buffer)
     return cls(capacity=train.buffer_capacity_episodes, batch_size=train.batch_size_episodes,
+               replace=later_key(train, "train", "sample_with_replacement"),
                online_capacity=method.online_capacity_episodes,
                batch_offline=method.batch_offline, batch_online=method.batch_online,
                threshold=method.rlx2_distance_threshold,
