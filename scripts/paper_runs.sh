@@ -121,6 +121,10 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   $PY run.py -m $v2 seed=0 method=mast algo.bootstrap_actions=online $ck || echo "=== status $?"
   $PY run.py -m $v2 seed=0 method=dense method.operator=soft_mellowmax algo.bootstrap_actions=online \
     $ck || echo "=== status $?"
+  # FACMAC's sampling (100 uniform transitions per update), then twice the updates
+  $PY run.py -m $v2 seed=0,1 method=dense train.batch_size_episodes=100 algo.seq_window_steps=1 \
+    train.sample_with_replacement=true $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=0 method=dense train.updates_per_episode=160 $ck || echo "=== status $?"
 }
 
 ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order
