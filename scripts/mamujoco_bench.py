@@ -20,7 +20,6 @@ import mast.config  # noqa: F401  (registers the schemas)
 from mast.envs.mamujoco import MaMuJoCoVecEnv
 from mast.learners import build_learner
 from mast.learners.base import Widths
-from mast.replay import collate
 from mast.runner import EpisodeRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,11 +61,10 @@ def comix(scenario: str, conf: str, n_envs: int, window: int, updates: int) -> d
     rollout = stats.env_steps / (time.perf_counter() - start)
     while len(episodes) < 32:
         episodes += runner.run(0.1)[0]
-    batch = collate(episodes[:32])
-    learner.update(batch, 0)
+    learner.update(learner.make_batch(episodes[:32]), 0)
     start = time.perf_counter()
-    for _ in range(updates):
-        learner.update(batch, 0)
+    for _ in range(updates):  # a fresh window per update, as in training
+        learner.update(learner.make_batch(episodes[:32]), 0)
     return {"comix_rollout_env_steps_per_s": rollout,
             f"comix_update_s_batch32_window{window}": (time.perf_counter() - start) / updates}
 

@@ -163,9 +163,8 @@ class QLearner:
         return mixer(qs, states)
 
     def make_batch(self, episodes: list[Episode]) -> EpisodeBatch:
-        """The update's batch from sampled episodes. Learners that train on windows
-        (`algo.seq_window_steps`: COMIX, FACMAC) cut them before padding; their `loss`/`update`
-        still window a whole-episode batch (a no-op on this one)."""
+        """The update's batch from sampled episodes, cut to `algo.seq_window_steps`-step windows
+        where the algorithm has them (COMIX, FACMAC on MA-MuJoCo)."""
         steps = self.cfg.algo.get("seq_window_steps")
         return collate(episodes if steps is None else window_episodes(episodes, steps), self.device)
 

@@ -41,7 +41,7 @@ from mast.learners.base import QLearner, Widths
 from mast.modules.continuous import ActionBox, MLPQAgent, exploration_sigma
 from mast.modules.mixers import mixer_slopes
 from mast.registry import LEARNERS
-from mast.replay.episodes import EpisodeBatch, window_starts
+from mast.replay.episodes import EpisodeBatch
 
 CEM_CHUNK_ELEMENTS = 2**13  # samples × rows × agents per CEM call (cache-sized: 1.2× vs 2**17)
 
@@ -53,22 +53,6 @@ def _comix_train_settings(cfg):
         cfg.train.optimizer, cfg.train.lr = "adam", cfg.algo.lr
         cfg.train.optim_eps, cfg.train.grad_norm_clip = cfg.algo.optim_eps, cfg.algo.grad_norm_clip
     return cfg
-
-
-def window(batch: EpisodeBatch, steps: int, gen: torch.Generator | None = None) -> EpisodeBatch:
-    """A random window of `steps` steps from each episode (obs/state/avail get steps + 1).
-
-    Episodes shorter than the window keep their start; the window's last step bootstraps from
-    the next observation (a truncation), so TD(λ) stays correct on windows."""
-    b, t = batch.reward.shape
-    if steps >= t:
-        return batch
-    start = window_starts(batch.mask.sum(1).long(), steps, gen)
-    rows = torch.arange(b, device=start.device)[:, None]
-    idx = start[:, None] + torch.arange(steps + 1, device=start.device)[None]
-    return EpisodeBatch(batch.obs[rows, idx], batch.state[rows, idx], batch.avail[rows, idx],
-                        batch.actions[rows, idx[:, :-1]], batch.reward[rows, idx[:, :-1]],
-                        batch.terminated[rows, idx[:, :-1]], batch.mask[rows, idx[:, :-1]])
 
 
 @LEARNERS.register("comix")
@@ -178,10 +162,6 @@ class COMIXLearner(QLearner):
         q = self.agent(batch.obs[:, :-1], self.box.normalise(batch.actions))  # [B, T, n]
         q_tot = self.nets["mixer"](q, batch.state[:, :-1])
         return q_tot, self.td_targets(batch, self.bootstrap_values(batch), t_env)
-
-    def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
-        steps = self.cfg.algo.seq_window_steps
-        return super().loss(batch if steps is None else window(batch, steps), t_env)
 
     # --- targets: FACMAC's soft updates --------------------------------------------------------
     def update(self, batch: EpisodeBatch, t_env: int) -> dict:

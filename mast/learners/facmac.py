@@ -50,7 +50,6 @@ from mast import targets as T
 from mast.config import slope_scaled
 from mast.envs.base import EnvSpec
 from mast.learners.base import QLearner, Widths
-from mast.learners.comix import window
 from mast.learners.facmac_actions import HEADS
 from mast.modules.continuous import MLPQAgent
 from mast.modules.mixers import mixer_slopes
@@ -145,8 +144,7 @@ class FACMACLearner(QLearner):
         return stats | {"train/loss": critic_loss.item(), "train/actor_loss": actor_loss.item()}
 
     def update(self, batch: EpisodeBatch, t_env: int) -> dict:
-        steps = self.cfg.algo.seq_window_steps
-        stats = self.compute_grads(batch if steps is None else window(batch, steps), t_env)
+        stats = self.compute_grads(batch, t_env)
         if self.sparse is not None:
             self.sparse.before_step(self.nets, self.optimizer, self.n_updates, t_env)
         clip = self.cfg.algo.grad_norm_clip

@@ -8,7 +8,6 @@ from collections import deque
 import numpy as np
 import torch
 
-from mast.config import later_key
 from mast.registry import BUFFERS
 from mast.replay.episodes import Episode
 
@@ -135,7 +134,7 @@ def make_buffer(method, train) -> object:
     """Build the buffer named by `method.buffer` from the typed configs."""
     cls = BUFFERS.get(method.buffer)
     return cls(capacity=train.buffer_capacity_episodes, batch_size=train.batch_size_episodes,
-               replace=later_key(train, "train", "sample_with_replacement"),
+               replace=train.sample_with_replacement,
                online_capacity=method.online_capacity_episodes,
                batch_offline=method.batch_offline, batch_online=method.batch_online,
                threshold=method.rlx2_distance_threshold,

@@ -79,23 +79,19 @@ def collate(episodes: list[Episode], device: torch.device | str = "cpu") -> Epis
     return EpisodeBatch(to(obs), to(state), to(avail), to(actions), to(reward), to(term), to(mask))
 
 
-def window_starts(lengths: torch.Tensor, steps: int, gen: torch.Generator | None = None
-                  ) -> torch.Tensor:
-    """A uniform start for a `steps`-step window in each episode of `lengths` [B] (episodes
-    shorter than the window start at 0): one draw of `torch.rand(B)`."""
-    room = (lengths - steps).clamp(min=0) + 1
-    return (torch.rand(len(lengths), generator=gen).to(room.device) * room).long()
-
-
 def window_episodes(episodes: list[Episode], steps: int, gen: torch.Generator | None = None
                     ) -> list[Episode]:
-    """`steps`-step windows cut before padding (obs/state/avail get steps + 1): the same windows,
-    from the same draw, as windowing the collated batch, without padding whole episodes first
-    (for 100 one-step windows of 1000-step episodes that padding costs more than a third of a
-    COMIX update). Returns the episodes unchanged, with no draw, when none is longer."""
+    """A random window of `steps` steps from each episode (obs/state/avail get steps + 1), cut
+    before padding: a batch of 100 one-step windows of 1000-step episodes would otherwise spend
+    more than a third of a COMIX update padding whole episodes. Episodes shorter than the window
+    keep their start; the window's last step bootstraps from the next observation (a
+    truncation), so TD(λ) stays correct on windows. Returns the episodes unchanged, with no
+    draw, when none is longer than the window."""
     lengths = torch.tensor([ep.length for ep in episodes])
     if steps >= int(lengths.max()):
         return episodes
+    room = (lengths - steps).clamp(min=0) + 1
+    starts = (torch.rand(len(lengths), generator=gen) * room).long().tolist()
     return [Episode(ep.obs[s:s + steps + 1], ep.state[s:s + steps + 1], ep.avail[s:s + steps + 1],
                     ep.actions[s:s + steps], ep.reward[s:s + steps], ep.terminated[s:s + steps])
-            for ep, s in zip(episodes, window_starts(lengths, steps, gen).tolist(), strict=True)]
+            for ep, s in zip(episodes, starts, strict=True)]
