@@ -101,6 +101,9 @@ class COMIXConfig(AlgoConfig):
     # who picks the bootstrap action by CEM at o_{t+1}: the target agent (FACMAC) or the online
     # agent, with the target agent valuing its candidates (double Q, van Hasselt et al. 2016)
     bootstrap_actions: str = "target"
+    # TD3's clipped double Q (Fujimoto et al. 2018): a second critic (agent2 + mixer2), both fit
+    # to min over the two target critics' Q_tot at the bootstrap action (off: FACMAC's one critic)
+    twin_critics: bool = False
     seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
     policy_distance_tol: float = 0.2  # RLx2: an action is stale when RMS |Δa| (half-range units) > tol
     policy_distance_max_rows: int = 2048  # RLx2: (episode, step) rows scored per check
@@ -443,7 +446,8 @@ NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_b
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
 LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0,
-              ("algo", "bootstrap_actions"): "target", ("train", "sample_with_replacement"): False}
+              ("algo", "bootstrap_actions"): "target", ("train", "sample_with_replacement"): False,
+              ("algo", "twin_critics"): False}
 
 
 def later_key(group_cfg, group: str, key: str) -> Any:

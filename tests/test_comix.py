@@ -170,6 +170,73 @@ def test_double_q_bootstrap_matches_a_plain_loop(tiny_cfg, method):
     assert (res.best - facmac).abs().max() > 0.1  # a different picker, different actions
 
 
+@pytest.mark.parametrize("method", ["dense", "mast"])
+def test_twin_critics_bootstrap_is_the_min_of_both(tiny_cfg, method):
+    """algo.twin_critics (TD3's clipped double Q): the target agent's CEM picks the actions at
+    o_{t+1}; each target critic values them (max) or their candidates (Soft Mellowmax) and mixes
+    with its own mixer; the bootstrap is the smaller Q_tot, row by row (plain loop)."""
+    learner, spec = _learner([*SCENARIOS["swimmer"], f"method={method}", "method.t0_env_steps=0",
+                              "algo.twin_critics=true"], tiny_cfg)
+    assert set(learner.nets) == {"agent", "mixer", "agent2", "mixer2"}
+    batch = _random_batch(spec)
+    with torch.no_grad():  # shift critic 2 so that each critic is the smaller on some rows
+        learner.target["mixer2"].V[-1].bias.sub_(3.5)
+    torch.manual_seed(7)
+    got = learner.bootstrap_values(batch)
+    torch.manual_seed(7)  # the same CEM draws
+    with torch.no_grad():
+        obs, state = batch.obs[:, 1:].flatten(0, 1), batch.state[:, 1:].flatten(0, 1)
+        res = learner.greedy(learner.target["agent"], obs)
+        q_tots = []
+        for agent_key, mixer_key in (("agent", "mixer"), ("agent2", "mixer2")):
+            agent, per_agent = learner.target[agent_key], torch.zeros(len(obs), spec.n_agents)
+            for r in range(len(obs)):
+                for i in range(spec.n_agents):
+                    if method == "dense":
+                        per_agent[r, i] = agent(obs[r:r + 1], res.best[None, r:r + 1])[0, 0, i]
+                    else:
+                        values = torch.stack([agent(obs[r:r + 1], c[None, r:r + 1])[0, 0, i]
+                                              for c in res.candidates])
+                        per_agent[r, i] = learner._operator(values[:, None, None])[0, 0]
+            q_tots.append(learner.target[mixer_key](per_agent, state).view(2, -1))
+    torch.testing.assert_close(got, torch.minimum(*q_tots))
+    assert (q_tots[0] < q_tots[1]).any() and (q_tots[1] < q_tots[0]).any()  # both critics count
+
+
+def test_twin_critics_both_learn(tiny_cfg):
+    """Both critics step on the summed loss, the second's Q_tot moves towards the same targets,
+    and the soft targets track both; the loss is the sum of the two critics' MSEs."""
+    learner, spec = _learner([*SCENARIOS["swimmer"], "algo.twin_critics=true"], tiny_cfg)
+    batch = _random_batch(spec)
+    before = {k: [p.clone() for p in learner.nets[k].parameters()] for k in ("agent2", "mixer2")}
+    target_before = [p.clone() for p in learner.target["agent2"].parameters()]
+    torch.manual_seed(3)
+    loss, _ = learner.loss(batch, 0)
+    torch.manual_seed(3)
+    y = learner.td_targets(batch, learner.bootstrap_values(batch), 0)
+    mse = [(((learner._q_tot(batch, a, m) - y) * batch.mask) ** 2).sum() / batch.mask.sum()
+           for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
+    torch.testing.assert_close(loss, mse[0] + mse[1])
+    learner.update(batch, 0)
+    for k, params in before.items():
+        assert any(not torch.equal(p, q) for p, q in zip(params, learner.nets[k].parameters(), strict=True))
+    assert any(not torch.equal(p, q) for p, q in zip(target_before,
+                                                      learner.target["agent2"].parameters(), strict=True))
+
+
+def test_twin_critics_run_sparse(tiny_cfg):
+    """MAST with twin critics end to end: both critics masked at the sparsity, targets too."""
+    exp = Experiment(tiny_cfg(*COMIX_TINY, *SCENARIOS["swimmer"], *BUDGET, "method=mast",
+                              "algo.twin_critics=true"))
+    assert exp.run()["status"] == "finished"
+    masks = exp.learner.sparse.masks.masks
+    assert any(k.startswith("agent2.") for k in masks) and any(k.startswith("mixer2.") for k in masks)
+    assert all(abs(r["sparsity"] - 0.9) <= 0.005 for r in _rows(exp) if "sparsity" in r)
+    for name, p in exp.learner.target.named_parameters():
+        if name in masks:
+            assert (p[~masks[name].bool()] == 0).all()
+
+
 def test_actions_respect_bounds_and_padding(tiny_cfg):
     learner, spec = _learner(SCENARIOS["humanoid"], tiny_cfg)
     obs = torch.randn(6, spec.n_agents, spec.obs_dim)

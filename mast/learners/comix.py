@@ -44,6 +44,7 @@ from mast.registry import LEARNERS
 from mast.replay.episodes import EpisodeBatch
 
 CEM_CHUNK_ELEMENTS = 2**13  # samples × rows × agents per CEM call (cache-sized: 1.2× vs 2**17)
+CRITICS = (("agent", "mixer"), ("agent2", "mixer2"))  # the second only with algo.twin_critics
 
 
 def _comix_train_settings(cfg):
@@ -70,9 +71,17 @@ class COMIXLearner(QLearner):
     def build_nets(cls, cfg, spec: EnvSpec, w: Widths) -> nn.ModuleDict:
         """Tiny scales every width by one factor, carried by `w.rnn`: the MLP follows it."""
         hidden = max(1, round(cfg.algo.hidden_dim * w.rnn / cfg.agent.rnn_hidden_dim))
-        agent = MLPQAgent(spec.obs_dim, spec.n_actions, spec.n_agents, hidden,
-                          cfg.agent.share_params)
-        return nn.ModuleDict({"agent": agent, "mixer": cls._mixer(cfg, spec, w)})
+        nets = {}
+        for agent_key, mixer_key in CRITICS[:2 if later_key(cfg.algo, "algo", "twin_critics") else 1]:
+            nets[agent_key] = MLPQAgent(spec.obs_dim, spec.n_actions, spec.n_agents, hidden,
+                                        cfg.agent.share_params)
+            nets[mixer_key] = cls._mixer(cfg, spec, w)
+        return nn.ModuleDict(nets)
+
+    @property
+    def critics(self) -> tuple[tuple[str, str], ...]:
+        """(agent, mixer) names of each critic: one (FACMAC), two with `algo.twin_critics`."""
+        return tuple(c for c in CRITICS if c[0] in self.nets)
 
     def _chunk_rows(self, samples: int) -> int:
         """Rows of o per call when each is scored at `samples` actions (cache-sized calls)."""
@@ -123,45 +132,75 @@ class COMIXLearner(QLearner):
         """CEM at o_{t+1} [R, n, o] with the values the bootstrap uses: the target agent's own
         search (FACMAC), or with `algo.bootstrap_actions=online` the online agent's search
         re-valued by the target agent (double Q: the network that picks an action does not
-        value it, so a sampled max's upward noise is not selected and counted twice). The
-        candidates' values are re-scored only for operators other than max (they cost K passes;
-        with max, `values` stays the picker's own and is not used)."""
-        target = self.target["agent"]
+        value it, so a sampled max's upward noise is not selected and counted twice)."""
         if later_key(self.cfg.algo, "algo", "bootstrap_actions") == "target":
-            return self.greedy(target, obs)
-        res = self.greedy(self.nets["agent"], obs)
+            return self.greedy(self.target["agent"], obs)
+        return self._revalue(self.target["agent"], obs, self.greedy(self.nets["agent"], obs))
+
+    def _revalue(self, agent: nn.Module, obs: torch.Tensor, res: CEMResult) -> CEMResult:
+        """`res`'s actions valued by `agent`: the greedy action, and the candidates only for
+        operators other than max (they cost K passes; with max, `values` is left as it was)."""
         rows = self._chunk_rows(res.values.shape[0])
-        best_value = torch.cat([target(o, b[None])[0] for o, b in
+        best_value = torch.cat([agent(o, b[None])[0] for o, b in
                                 zip(obs.split(rows), res.best.split(rows), strict=True)])
         values = res.values
         if self.cfg.method.operator != "max":
-            values = torch.cat([target(o, c) for o, c in zip(
+            values = torch.cat([agent(o, c) for o, c in zip(
                 obs.split(rows), res.candidates.split(rows, dim=1), strict=True)], dim=1)
         return CEMResult(res.best, best_value, res.candidates, values)
+
+    def _per_agent_bootstrap(self, res: CEMResult, mixer: nn.Module,
+                             state: torch.Tensor) -> torch.Tensor:
+        """Per-agent bootstrap values [R, n]: the greedy value (`max`), else the operator over
+        the candidates' values (in `mixer`'s Q_tot units with `operator_scale=mixer_slope`)."""
+        if self.cfg.method.operator == "max":
+            return res.best_value
+        unit = None
+        if slope_scaled(self.cfg.method):
+            unit = mixer_slopes(mixer, res.best_value, state).clamp_min(1e-6)
+        return self._operator(res.values, unit)
 
     @torch.no_grad()
     def bootstrap_values(self, batch: EpisodeBatch) -> torch.Tensor:
         """Target Q_tot of the state after each step, [B, T]: CEM at o_{t+1}
-        (`_bootstrap_candidates`), the operator over the candidates' values (`max`: the value
-        of the CEM greedy action), the target mixer (real steps only)."""
+        (`_bootstrap_candidates`), per agent the operator over the candidates' values (`max`:
+        the value of the CEM greedy action), the target mixer (real steps only). With twin
+        critics the second target critic values the same actions and the smaller Q_tot counts
+        (TD3's clipped double Q: an error one critic makes upwards the other rarely shares)."""
         obs, state, valid = batch.obs[:, 1:], batch.state[:, 1:], batch.mask.bool()
-        per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
-        if valid.any():
-            res = self._bootstrap_candidates(obs[valid])
-            if self.cfg.method.operator == "max":
-                per_agent[valid] = res.best_value
-            else:
-                unit = None
-                if slope_scaled(self.cfg.method):
-                    unit = mixer_slopes(self.target["mixer"], res.best_value,
-                                        state[valid]).clamp_min(1e-6)
-                per_agent[valid] = self._operator(res.values, unit)
-        return self.target["mixer"](per_agent, state)
+        if not valid.any():
+            zeros = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
+            return self.target["mixer"](zeros, state)
+        res = self._bootstrap_candidates(obs[valid])
+        v = None
+        for k, (agent_key, mixer_key) in enumerate(self.critics):
+            if k > 0:
+                res = self._revalue(self.target[agent_key], obs[valid], res)
+            per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
+            per_agent[valid] = self._per_agent_bootstrap(res, self.target[mixer_key], state[valid])
+            q = self.target[mixer_key](per_agent, state)
+            v = q if v is None else torch.minimum(v, q)
+        return v
+
+    def _q_tot(self, batch: EpisodeBatch, agent_key: str = "agent",
+               mixer_key: str = "mixer") -> torch.Tensor:
+        """Q_tot [B, T] of the taken actions by one online critic."""
+        q = self.nets[agent_key](batch.obs[:, :-1], self.box.normalise(batch.actions))  # [B, T, n]
+        return self.nets[mixer_key](q, batch.state[:, :-1])
 
     def q_tot_and_targets(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.agent(batch.obs[:, :-1], self.box.normalise(batch.actions))  # [B, T, n]
-        q_tot = self.nets["mixer"](q, batch.state[:, :-1])
-        return q_tot, self.td_targets(batch, self.bootstrap_values(batch), t_env)
+        return self._q_tot(batch), self.td_targets(batch, self.bootstrap_values(batch), t_env)
+
+    def loss(self, batch: EpisodeBatch, t_env: int) -> tuple[torch.Tensor, dict]:
+        """Masked MSE to the TD targets; with twin critics the sum of both critics' (TD3), the
+        logged statistics those of the first (the one that acts)."""
+        if len(self.critics) == 1:
+            return super().loss(batch, t_env)
+        q_tot, y = self.q_tot_and_targets(batch, t_env)
+        td = (q_tot - y) * batch.mask
+        td2 = (self._q_tot(batch, *self.critics[1]) - y) * batch.mask
+        loss = ((td ** 2).sum() + (td2 ** 2).sum()) / batch.mask.sum()
+        return loss, self._stats(td, q_tot, y, batch.mask)
 
     # --- targets: FACMAC's soft updates --------------------------------------------------------
     def update(self, batch: EpisodeBatch, t_env: int) -> dict:
