@@ -102,7 +102,8 @@ class COMIXConfig(AlgoConfig):
     # agent, with the target agent valuing its candidates (double Q, van Hasselt et al. 2016)
     bootstrap_actions: str = "target"
     # TD3's clipped double Q (Fujimoto et al. 2018): a second critic (agent2 + mixer2), both fit
-    # to min over the two target critics' Q_tot at the bootstrap action (off: FACMAC's one critic)
+    # to min over the two target critics' Q_tot at the bootstrap action (off: FACMAC's one critic;
+    # `mast.accounting` counts FACMAC's single critic, so on it size and train FLOPs are undercounted)
     twin_critics: bool = False
     seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
     policy_distance_tol: float = 0.2  # RLx2: an action is stale when RMS |Δa| (half-range units) > tol

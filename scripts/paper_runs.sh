@@ -125,6 +125,9 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   $PY run.py -m $v2 seed=0,1 method=dense train.batch_size_episodes=100 algo.seq_window_steps=1 \
     train.sample_with_replacement=true $ck || echo "=== status $?"
   $PY run.py -m $v2 seed=0 method=dense train.updates_per_episode=160 $ck || echo "=== status $?"
+  # a lower learning rate, and TD3's clipped double Q (twin critics)
+  $PY run.py -m $v2 seed=0,1 method=dense algo.lr=0.0003 $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=0 method=dense algo.twin_critics=true $ck || echo "=== status $?"
 }
 
 ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order

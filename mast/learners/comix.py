@@ -6,9 +6,12 @@ CEM (`mast.cem`) on each agent's Q_i; exploration adds Gaussian noise σ = `algo
 units of the half action range) and clips to the bounds, after `algo.start_steps` env steps of
 uniform random actions (FACMAC's warm-up). Targets: CEM on the *target* agent at
 o_{t+1} (FACMAC: the target controller picks the bootstrap actions; `algo.bootstrap_actions=
-online` lets the online agent pick them, double Q), target mixer, hybrid TD(λ)
-through `QLearner.td_targets`; soft (Polyak) target updates with τ = `algo.target_tau` after
-every update, as FACMAC (`algo.target_update=hard` restores the periodic copy).
+online` lets the online agent pick them, double Q), target mixer, hybrid TD(λ) through
+`QLearner.td_targets`; soft (Polyak) target updates with τ = `algo.target_tau` after every
+update, as FACMAC (`algo.target_update=hard` restores the periodic copy). `algo.twin_critics`
+adds a second critic (`agent2` + `mixer2`, not acting) and bootstraps from the smaller of the
+two target critics' Q_tot at the same actions: TD3's clipped double Q, against the
+overestimation the dense critic shows on the Swimmer (README, COMIX on a CPU budget).
 
 Operators over a continuous action set: `method.operator` (max, soft_mellowmax, mellowmax,
 softmax) is applied per agent over the K values of the last CEM iteration's candidates — K
