@@ -103,6 +103,17 @@ def _random_batch(spec, steps: int = 6):
     return collate([ep, ep])
 
 
+def _bootstrap_and_search(learner, batch, picker):
+    """learner.bootstrap_values(batch) and, from the same CEM draws, `picker`'s search at the
+    flattened o_{t+1}: (got [B, T], obs [R, n, o], state [R, S], CEMResult)."""
+    torch.manual_seed(7)
+    got = learner.bootstrap_values(batch)
+    torch.manual_seed(7)  # the same CEM draws
+    with torch.no_grad():
+        obs, state = batch.obs[:, 1:].flatten(0, 1), batch.state[:, 1:].flatten(0, 1)
+        return got, obs, state, learner.greedy(picker, obs)
+
+
 def test_slope_scaled_operator_over_cem_candidates(tiny_cfg):
     """method.operator_scale=mixer_slope: each agent's Soft Mellowmax over its CEM candidate
     values is taken in Q_tot units, the target mixer's ∂Q_tot/∂Q_i at the CEM greedy values
@@ -119,12 +130,8 @@ def test_slope_scaled_operator_over_cem_candidates(tiny_cfg):
     with torch.no_grad():
         for prm in learner.target["mixer"].hyper_w_final.parameters():
             prm.mul_(30.0)
-    torch.manual_seed(7)
-    got = learner.bootstrap_values(batch)
-    torch.manual_seed(7)  # the same CEM draws
+    got, obs, state, res = _bootstrap_and_search(learner, batch, learner.target["agent"])
     with torch.no_grad():
-        obs, state = batch.obs[:, 1:].flatten(0, 1), batch.state[:, 1:].flatten(0, 1)
-        res = learner.greedy(learner.target["agent"], obs)
         k = mixer_slopes(learner.target["mixer"], res.best_value, state)
         assert k.min() > 1.0
         values = res.values.movedim(0, -1)  # [R, n, K]
@@ -134,6 +141,21 @@ def test_slope_scaled_operator_over_cem_candidates(tiny_cfg):
     torch.testing.assert_close(got, want)
     assert (scaled >= plain - 1e-5).all() and (scaled <= values.max(-1).values + 1e-5).all()
     assert (scaled - plain).abs().max() > 1e-3
+
+
+def _plain_per_agent(learner, agent, obs, res, method: str) -> torch.Tensor:
+    """Per-agent bootstrap values [R, n], row by row and agent by agent: `agent`'s value of the
+    CEM greedy action (dense: max) or the operator over its values of the candidates (MAST)."""
+    per_agent = torch.zeros(len(obs), learner.spec.n_agents)
+    for r in range(len(obs)):
+        for i in range(learner.spec.n_agents):
+            if method == "dense":
+                per_agent[r, i] = agent(obs[r:r + 1], res.best[None, r:r + 1])[0, 0, i]
+            else:
+                values = torch.stack([agent(obs[r:r + 1], c[None, r:r + 1])[0, 0, i]
+                                      for c in res.candidates])
+                per_agent[r, i] = learner._operator(values[:, None, None])[0, 0]
+    return per_agent
 
 
 @pytest.mark.parametrize("method", ["dense", "mast"])
@@ -147,22 +169,10 @@ def test_double_q_bootstrap_matches_a_plain_loop(tiny_cfg, method):
     with torch.no_grad():  # online and target differ, so who picks matters
         for p in learner.nets["agent"].parameters():
             p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(3)))
-    torch.manual_seed(7)
-    got = learner.bootstrap_values(batch)
-    torch.manual_seed(7)  # the same CEM draws
+    got, obs, state, res = _bootstrap_and_search(learner, batch, learner.agent)
     with torch.no_grad():
-        obs, state = batch.obs[:, 1:].flatten(0, 1), batch.state[:, 1:].flatten(0, 1)
-        res = learner.greedy(learner.agent, obs)
         target = learner.target["agent"]
-        per_agent = torch.zeros(len(obs), spec.n_agents)
-        for r in range(len(obs)):
-            for i in range(spec.n_agents):
-                if method == "dense":
-                    per_agent[r, i] = target(obs[r:r + 1], res.best[None, r:r + 1])[0, 0, i]
-                else:
-                    values = torch.stack([target(obs[r:r + 1], c[None, r:r + 1])[0, 0, i]
-                                          for c in res.candidates])
-                    per_agent[r, i] = learner._operator(values[:, None, None])[0, 0]
+        per_agent = _plain_per_agent(learner, target, obs, res, method)
         want = learner.target["mixer"](per_agent, state).view(2, -1)
         torch.manual_seed(7)
         facmac = learner.greedy(target, obs).best  # the target agent's own search
@@ -181,23 +191,11 @@ def test_twin_critics_bootstrap_is_the_min_of_both(tiny_cfg, method):
     batch = _random_batch(spec)
     with torch.no_grad():  # shift critic 2 so that each critic is the smaller on some rows
         learner.target["mixer2"].V[-1].bias.sub_(3.5)
-    torch.manual_seed(7)
-    got = learner.bootstrap_values(batch)
-    torch.manual_seed(7)  # the same CEM draws
+    got, obs, state, res = _bootstrap_and_search(learner, batch, learner.target["agent"])
     with torch.no_grad():
-        obs, state = batch.obs[:, 1:].flatten(0, 1), batch.state[:, 1:].flatten(0, 1)
-        res = learner.greedy(learner.target["agent"], obs)
         q_tots = []
         for agent_key, mixer_key in (("agent", "mixer"), ("agent2", "mixer2")):
-            agent, per_agent = learner.target[agent_key], torch.zeros(len(obs), spec.n_agents)
-            for r in range(len(obs)):
-                for i in range(spec.n_agents):
-                    if method == "dense":
-                        per_agent[r, i] = agent(obs[r:r + 1], res.best[None, r:r + 1])[0, 0, i]
-                    else:
-                        values = torch.stack([agent(obs[r:r + 1], c[None, r:r + 1])[0, 0, i]
-                                              for c in res.candidates])
-                        per_agent[r, i] = learner._operator(values[:, None, None])[0, 0]
+            per_agent = _plain_per_agent(learner, learner.target[agent_key], obs, res, method)
             q_tots.append(learner.target[mixer_key](per_agent, state).view(2, -1))
     torch.testing.assert_close(got, torch.minimum(*q_tots))
     assert (q_tots[0] < q_tots[1]).any() and (q_tots[1] < q_tots[0]).any()  # both critics count
