@@ -4,7 +4,10 @@ checkpoint with the run's CEM settings and with others, on the same evaluation s
     python scripts/comix_cem_budget.py results/<comix run> --cem 16,4,2 64,6,2 --episodes 8
 
 If a larger budget (FACMAC's 64 samples / 6 elites) scores no better, the critic, not the
-argmax search, is what the policy lacks.
+argmax search, is what the policy lacks. `--draws 0 1 2 3` repeats each setting with other seeds
+for the runner's generator (CEM's samples and the noise) on the same environments: the spread is
+what CEM's randomness alone moves the return. `--acting target` also acts greedily on the
+target (Polyak-averaged) critic.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ def main() -> None:
                     help="samples,elites,iterations per setting")
     ap.add_argument("--episodes", type=int, default=8, help="environments, one episode each")
     ap.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.1])
+    ap.add_argument("--draws", type=int, nargs="+", default=[0],
+                    help="offsets of the runner's seed (CEM samples and noise)")
+    ap.add_argument("--acting", nargs="+", choices=("online", "target"), default=["online"])
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = OmegaConf.load(args.run / "config.yaml")
@@ -41,15 +47,19 @@ def main() -> None:
         c = cfg.copy()
         with open_dict(c):
             c.algo.cem_samples, c.algo.cem_elites, c.algo.cem_iterations = map(int, setting.split(","))
-        env = make_env(c, args.episodes, c.seed + EVAL_SEED_OFFSET)
-        learner = build_learner(c, env.spec, torch.device("cpu"), Widths.from_config(c),
-                                effective_sparsity(c))
-        learner.load_state_dict(state["learner"])
-        runner = EpisodeRunner(env, learner, env.spec, torch.device("cpu"), c.seed)
-        for sigma in args.sigma:
-            _, st = runner.run(sigma, c.train.gamma)
-            print(f"CEM {setting} σ={sigma}: mean return {st.return_mean:.1f} "
-                  f"over {st.episodes} episodes", flush=True)
+        for acting in args.acting:
+            for draw in args.draws:
+                env = make_env(c, args.episodes, c.seed + EVAL_SEED_OFFSET)  # same initial states
+                learner = build_learner(c, env.spec, torch.device("cpu"), Widths.from_config(c),
+                                        effective_sparsity(c))
+                learner.load_state_dict(state["learner"])
+                if acting == "target":
+                    learner.nets.load_state_dict(learner.target.state_dict())
+                runner = EpisodeRunner(env, learner, env.spec, torch.device("cpu"), c.seed + draw)
+                for sigma in args.sigma:
+                    _, st = runner.run(sigma, c.train.gamma)
+                    print(f"CEM {setting} {acting} draw {draw} σ={sigma}: mean return "
+                          f"{st.return_mean:.1f} over {st.episodes} episodes", flush=True)
 
 
 if __name__ == "__main__":
