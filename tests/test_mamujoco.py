@@ -74,6 +74,26 @@ def test_same_seed_same_episodes():
     assert np.array_equal(a, b) and np.array_equal(ra, rb)
 
 
+def test_each_agent_drives_its_own_joints():
+    """Our vec env keeps one agent order for observations and actions: a torque on agent j
+    changes agent j's own observation (its joints) more than any other agent's, through the
+    real wrapper, from the same initial state."""
+    def after(j: int | None) -> np.ndarray:
+        env = MaMuJoCoVecEnv("ManySegmentSwimmer", "10x2", n_envs=1, seed=0)
+        env.reset()
+        a = np.zeros((1, 10, 2), np.float32)
+        if j is not None:
+            a[0, j] = 1.0
+        for _ in range(3):
+            out = env.step(a)
+        return out.obs[0]
+
+    base = after(None)
+    for j in (0, 3, 7, 9):
+        change = np.abs(after(j) - base).sum(-1)  # per agent
+        assert change.argmax() == j, (j, change)
+
+
 def _plain_targets(batch, next_v, gamma, lam):
     """Plain loop: G_t = r_t + γ(1 − term_t)((1 − λ)V_{t+1} + λG_{t+1}), λ-term dropped at the
     last real step; λ = 0 gives one-step targets."""
