@@ -171,16 +171,15 @@ class COMIXLearner(QLearner):
         critics the second target critic values the same actions and the smaller Q_tot counts
         (TD3's clipped double Q: an error one critic makes upwards the other rarely shares)."""
         obs, state, valid = batch.obs[:, 1:], batch.state[:, 1:], batch.mask.bool()
-        if not valid.any():
-            zeros = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
-            return self.target["mixer"](zeros, state)
-        res = self._bootstrap_candidates(obs[valid])
+        res = self._bootstrap_candidates(obs[valid]) if valid.any() else None
         v = None
         for k, (agent_key, mixer_key) in enumerate(self.critics):
-            if k > 0:
-                res = self._revalue(self.target[agent_key], obs[valid], res)
             per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
-            per_agent[valid] = self._per_agent_bootstrap(res, self.target[mixer_key], state[valid])
+            if res is not None:
+                if k > 0:
+                    res = self._revalue(self.target[agent_key], obs[valid], res)
+                per_agent[valid] = self._per_agent_bootstrap(res, self.target[mixer_key],
+                                                             state[valid])
             q = self.target[mixer_key](per_agent, state)
             v = q if v is None else torch.minimum(v, q)
         return v
