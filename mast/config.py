@@ -105,6 +105,11 @@ class COMIXConfig(AlgoConfig):
     # to min over the two target critics' Q_tot at the bootstrap action (off: FACMAC's one critic;
     # `mast.accounting` counts FACMAC's single critic, so on it size and train FLOPs are undercounted)
     twin_critics: bool = False
+    # TD3's target policy smoothing: the target critics value the bootstrap action (and, for
+    # operators other than max, each candidate) plus N(0, σ²) noise clipped to ±clip, in
+    # half-range units, so the target cannot ride a sharp peak of Q in the action (0: off, FACMAC)
+    target_noise: float = 0.0
+    target_noise_clip: float = 0.5
     seq_window_steps: int | None = None  # train on a random window of each episode (None: whole)
     policy_distance_tol: float = 0.2  # RLx2: an action is stale when RMS |Δa| (half-range units) > tol
     policy_distance_max_rows: int = 2048  # RLx2: (episode, step) rows scored per check
@@ -378,11 +383,12 @@ def _validate_comix(cfg: DictConfig) -> None:
     if "cem_elites" in a and not 2 <= a.cem_elites <= a.cem_samples:
         raise ConfigError(f"algo.cem_elites={a.cem_elites} is out of range; allowed: "
                           f"2 <= algo.cem_elites <= algo.cem_samples ({a.cem_samples})")
-    for key in ("act_noise", "policy_distance_tol", "start_steps"):
+    for key in ("act_noise", "policy_distance_tol", "start_steps", "target_noise"):
         if key in a and a[key] < 0:
             raise ConfigError(f"algo.{key}={a[key]} must be >= 0")
-    if "lr" in a and a.lr <= 0:
-        raise ConfigError(f"algo.lr={a.lr} must be > 0")
+    for key in ("lr", "target_noise_clip"):
+        if key in a and a[key] <= 0:
+            raise ConfigError(f"algo.{key}={a[key]} must be > 0")
     if a.get("seq_window_steps") is not None and a.seq_window_steps <= 0:
         raise ConfigError(f"algo.seq_window_steps={a.seq_window_steps} must be > 0 or null")
     _validate_sparse_analyses(cfg)
@@ -448,7 +454,8 @@ NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_b
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
 LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0,
               ("algo", "bootstrap_actions"): "target", ("train", "sample_with_replacement"): False,
-              ("algo", "twin_critics"): False}
+              ("algo", "twin_critics"): False, ("algo", "target_noise"): 0.0,
+              ("algo", "target_noise_clip"): 0.5}
 
 
 def later_key(group_cfg, group: str, key: str) -> Any:

@@ -79,6 +79,7 @@ def test_cem_finds_the_maximum_of_a_concave_q():
 
 def _learner(cfg_overrides, tiny_cfg):
     cfg = tiny_cfg(*COMIX_TINY, *cfg_overrides)
+    torch.manual_seed(0)  # initial weights independent of the tests that ran before
     spec = PAPER_SPECS[cfg.env.map]
     spec = type(spec)(**{**spec.__dict__, "episode_limit": 10})
     return build_learner(cfg, spec, torch.device("cpu"), Widths.from_config(cfg), 0.0), spec
@@ -189,16 +190,49 @@ def test_twin_critics_bootstrap_is_the_min_of_both(tiny_cfg, method):
                               "algo.twin_critics=true"], tiny_cfg)
     assert set(learner.nets) == {"agent", "mixer", "agent2", "mixer2"}
     batch = _random_batch(spec)
-    with torch.no_grad():  # shift critic 2 so that each critic is the smaller on some rows
-        learner.target["mixer2"].V[-1].bias.sub_(3.5)
+
+    def plain_q_tots(res):
+        return [learner.target[m](_plain_per_agent(learner, learner.target[a], obs, res, method),
+                                  state).view(2, -1) for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
+
+    _, obs, state, res = _bootstrap_and_search(learner, batch, learner.target["agent"])
+    with torch.no_grad():  # shift critic 2 by the median gap: each critic the smaller on some rows
+        q_tots = plain_q_tots(res)
+        learner.target["mixer2"].V[-1].bias.sub_((q_tots[1] - q_tots[0]).median())
     got, obs, state, res = _bootstrap_and_search(learner, batch, learner.target["agent"])
     with torch.no_grad():
-        q_tots = []
-        for agent_key, mixer_key in (("agent", "mixer"), ("agent2", "mixer2")):
-            per_agent = _plain_per_agent(learner, learner.target[agent_key], obs, res, method)
-            q_tots.append(learner.target[mixer_key](per_agent, state).view(2, -1))
+        q_tots = plain_q_tots(res)
     torch.testing.assert_close(got, torch.minimum(*q_tots))
     assert (q_tots[0] < q_tots[1]).any() and (q_tots[1] < q_tots[0]).any()  # both critics count
+
+
+@pytest.mark.parametrize("method", ["dense", "mast"])
+def test_target_smoothing_values_noisy_actions(tiny_cfg, method):
+    """algo.target_noise (TD3's target policy smoothing), with twin critics: after the target
+    agent's CEM, the greedy action (dense) or every candidate too (MAST) moves by N(0, σ²)
+    noise clipped to ±clip and kept in the box; both target critics value the moved actions
+    (plain loop, same draws), and the bootstrap is the smaller Q_tot."""
+    sigma, clip = 0.4, 0.25
+    learner, spec = _learner([*SCENARIOS["swimmer"], f"method={method}", "method.t0_env_steps=0",
+                              "algo.twin_critics=true", f"algo.target_noise={sigma}",
+                              f"algo.target_noise_clip={clip}"], tiny_cfg)
+    batch = _random_batch(spec)
+    got, obs, state, res = _bootstrap_and_search(learner, batch, learner.target["agent"])
+    with torch.no_grad():  # the draws that follow CEM's: the greedy action's, then candidates'
+        mask = learner.box.dim_mask
+        noise = (sigma * torch.randn(res.best.shape)).clamp(-clip, clip)
+        best = (res.best + noise).clamp(-1, 1) * mask
+        cands = res.candidates
+        if method == "mast":
+            cands = (cands + (sigma * torch.randn(cands.shape)).clamp(-clip, clip)).clamp(-1, 1) * mask
+        moved = type(res)(best, res.best_value, cands, res.values)
+        q_tots = [learner.target[m](_plain_per_agent(learner, learner.target[a], obs, moved, method),
+                                    state).view(2, -1) for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
+        plain = [learner.target[m](_plain_per_agent(learner, learner.target[a], obs, res, method),
+                                   state).view(2, -1) for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
+    torch.testing.assert_close(got, torch.minimum(*q_tots))
+    assert (noise.abs() <= clip).all() and (noise.abs() == clip).any()  # the clip binds
+    assert (best - res.best).abs().max() > 0.1 and (got - torch.minimum(*plain)).abs().max() > 1e-4
 
 
 def test_twin_critics_both_learn(tiny_cfg):

@@ -180,3 +180,11 @@ def test_import_notice_is_silenced_but_errors_are_not():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
     assert "Adroit" not in out.stderr and "after the import" in out.stderr
+
+
+@pytest.mark.parametrize("over,msg", [("algo.target_noise=-0.1", "algo.target_noise=-0.1 must be >= 0"),
+                                      ("algo.target_noise_clip=0", "algo.target_noise_clip=0.0 must be > 0")])
+def test_bad_target_smoothing_is_one_line(over, msg):
+    with pytest.raises(ConfigError) as e:
+        validate(compose_cfg(["algo=comix", "env=mamujoco", over]))
+    assert str(e.value) == msg

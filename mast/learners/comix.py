@@ -12,6 +12,9 @@ update, as FACMAC (`algo.target_update=hard` restores the periodic copy). `algo.
 adds a second critic (`agent2` + `mixer2`, not acting) and bootstraps from the smaller of the
 two target critics' Q_tot at the same actions: TD3's clipped double Q, against the
 overestimation the dense critic shows on the Swimmer (README, COMIX on a CPU budget).
+`algo.target_noise` is TD3's target policy smoothing: the target critics value those actions
+plus clipped Gaussian noise, so a bootstrap cannot ride a narrow peak of Q in the action that
+the CEM found (off by default, as FACMAC).
 
 Operators over a continuous action set: `method.operator` (max, soft_mellowmax, mellowmax,
 softmax) is applied per agent over the K values of the last CEM iteration's candidates — K
@@ -172,6 +175,8 @@ class COMIXLearner(QLearner):
         (TD3's clipped double Q: an error one critic makes upwards the other rarely shares)."""
         obs, state, valid = batch.obs[:, 1:], batch.state[:, 1:], batch.mask.bool()
         res = self._bootstrap_candidates(obs[valid]) if valid.any() else None
+        if res is not None and later_key(self.cfg.algo, "algo", "target_noise") > 0:
+            res = self._smoothed(obs[valid], res)
         v = None
         for k, (agent_key, mixer_key) in enumerate(self.critics):
             per_agent = torch.zeros(valid.shape + (self.spec.n_agents,), device=obs.device)
@@ -183,6 +188,23 @@ class COMIXLearner(QLearner):
             q = self.target[mixer_key](per_agent, state)
             v = q if v is None else torch.minimum(v, q)
         return v
+
+    def _smoothed(self, obs: torch.Tensor, res: CEMResult) -> CEMResult:
+        """TD3's target policy smoothing: `res`'s greedy action (and its candidates, for
+        operators other than max) plus N(0, σ²) noise clipped to ±`algo.target_noise_clip`,
+        kept in the box, re-valued by the target agent. Noise from the global generator, drawn
+        for the greedy action first, as CEM's own target draws."""
+        a = self.cfg.algo
+
+        def jitter(x: torch.Tensor) -> torch.Tensor:
+            noise = (a.target_noise * torch.randn(x.shape, device=x.device)).clamp(
+                -a.target_noise_clip, a.target_noise_clip)
+            return (x + noise).clamp(-1, 1) * self.box.dim_mask
+
+        best = jitter(res.best)
+        candidates = res.candidates if self.cfg.method.operator == "max" else jitter(res.candidates)
+        return self._revalue(self.target["agent"], obs,
+                             CEMResult(best, res.best_value, candidates, res.values))
 
     def _q_tot(self, batch: EpisodeBatch, agent_key: str = "agent",
                mixer_key: str = "mixer") -> torch.Tensor:
