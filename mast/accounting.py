@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mast._quiet import stdout_to_devnull
 from mast.envs.base import EnvSpec
@@ -225,6 +225,24 @@ def _comix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> floa
     return batch_size * ((3 + CEM_SAMPLES * CEM_ITERATIONS) * f["agent"] + 4 * f["mixer"])
 
 
+def _renamed(build: Callable[[EnvSpec, NetworkSizes], Network], name: str):
+    """`build` with its network named `name` (a second copy with its own layer keys)."""
+    return lambda spec, sizes: replace(build(spec, sizes), name=name)
+
+
+def _comix_twin_size(m: Mapping[str, float]) -> float:
+    """Two critics, online and target copies of each: 2(M_Agent + M_Mix + M_Agent2 + M_Mix2)."""
+    return 2 * (m["agent"] + m["mixer"] + m["agent2"] + m["mixer2"])
+
+
+def _comix_twin_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+    """COMIX's B((3 + K·I) FLOPs_Agent + 4 FLOPs_Mix) plus the second critic's B(4 FLOPs_Agent2 +
+    4 FLOPs_Mix2): its online forward and backward (3 each) and its target valuing the first
+    target agent's CEM action once (1 each; `algo.twin_critics`, TD3's clipped double Q)."""
+    return (_comix_train(f, spec, batch_size)
+            + batch_size * 4 * (f["agent2"] + f["mixer2"]))
+
+
 def _agent_test(f: Mapping[str, float]) -> float:
     """FLOPs_Agent: one greedy step of every agent."""
     return f["agent"]
@@ -261,6 +279,10 @@ ALGOS: dict[str, AlgoAccounting] = {
     ),
     "comix": AlgoAccounting((comix_agent, qmix_mixer), _online_and_target, _comix_train,
                             _comix_test, COMIX_SIZES),
+    # `algo=comix algo.twin_critics=true`: the second critic trains but never acts
+    "comix-twin": AlgoAccounting(
+        (comix_agent, qmix_mixer, _renamed(comix_agent, "agent2"), _renamed(qmix_mixer, "mixer2")),
+        _comix_twin_size, _comix_twin_train, _comix_test, COMIX_SIZES),
 }
 
 
@@ -272,6 +294,13 @@ def _register_extensions() -> None:
 
 
 _register_extensions()
+
+
+def accounting_name(algo_cfg) -> str:
+    """The `ALGOS` entry of a run's `algo` config: COMIX with twin critics has its own."""
+    if algo_cfg.name == "comix" and algo_cfg.get("twin_critics", False):
+        return "comix-twin"
+    return algo_cfg.name
 
 
 def _algo(algo: str) -> AlgoAccounting:

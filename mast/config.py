@@ -103,7 +103,7 @@ class COMIXConfig(AlgoConfig):
     bootstrap_actions: str = "target"
     # TD3's clipped double Q (Fujimoto et al. 2018): a second critic (agent2 + mixer2), both fit
     # to min over the two target critics' Q_tot at the bootstrap action (off: FACMAC's one critic;
-    # `mast.accounting` counts FACMAC's single critic, so on it size and train FLOPs are undercounted)
+    # `mast.accounting` counts the second critic as `--algo comix-twin`)
     twin_critics: bool = False
     # TD3's target policy smoothing: the target critics value the bootstrap action (and, for
     # operators other than max, each candidate) plus N(0, σ²) noise clipped to ±clip, in

@@ -138,9 +138,10 @@ class Experiment:
                                          self.device, cfg.seed + 1)
         self.rng = np.random.default_rng(cfg.seed)
         self.c = Counters()
-        self.resources = accounting.resource_ratios(cfg.algo.name, self.spec, self.sparsity)
+        algo = accounting.accounting_name(cfg.algo)
+        self.resources = accounting.resource_ratios(algo, self.spec, self.sparsity)
         self.flops_per_update = accounting.train_flops_per_update(
-            cfg.algo.name, self.spec, self.sparsity, batch_size=cfg.train.batch_size_episodes)
+            algo, self.spec, self.sparsity, batch_size=cfg.train.batch_size_episodes)
         self.prev_masks = None
         self._resume_or_start()
         config = semantic_dict(cfg) | {"run_id": self.run_id}

@@ -60,3 +60,23 @@ def test_cli_prints_one_json_object():
                           "mamujoco", "--map", "Humanoid-2x3", "--sparsity", "0.9"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "allowed values: 9|8" in bad.stderr
+
+
+def test_twin_critics_count_the_second_critic():
+    """`comix-twin` (algo.twin_critics): size 2(M_A + M_M) per critic, training FLOPs COMIX's
+    plus B(4F_A2 + 4F_M2) (online forward + backward, target at the CEM action), test FLOPs the
+    acting critic's CEM only; a run's config picks the entry."""
+    from omegaconf import OmegaConf
+
+    spec, s, b = PAPER_SPECS["ManySegmentSwimmer-10x2"], 0.9, 32
+    one = A.resource_usage("comix", spec, s, batch_size=b)
+    nets = {n.name: n for n in A.networks("comix-twin", spec)}
+    f_a, f_m = nets["agent2"].flops(s), nets["mixer2"].flops(s)
+    twin = A.resource_usage("comix-twin", spec, s, batch_size=b)
+    assert twin["total_size"] == pytest.approx(2 * one["total_size"])
+    assert twin["flops_train"] == pytest.approx(one["flops_train"] + b * 4 * (f_a + f_m))
+    assert twin["flops_test"] == one["flops_test"]
+    assert f_a == nets["agent"].flops(s) and "agent2.fc1" in A.layer_names("comix-twin", spec)
+    cfg = OmegaConf.create({"name": "comix", "twin_critics": True})
+    assert A.accounting_name(cfg) == "comix-twin"
+    assert A.accounting_name(OmegaConf.create({"name": "comix"})) == "comix"
