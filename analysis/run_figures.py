@@ -14,7 +14,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from mast.envs.mamujoco_maps import RANDOM_RETURNS
+from mast.envs.mamujoco_maps import RANDOM_RETURN_STDS, RANDOM_RETURNS
 
 from .figures import Q_KEY, RET_KEY, Index, _curves, _save, _scored_by_return, _slug, style
 from .ledger import run_name, run_variant
@@ -33,9 +33,10 @@ def run_curves(store: Store, pattern: str, out: Path, idx: Index) -> int:
         by_return = _scored_by_return(store, group["run_id"].tolist())
         score, scale = ("test_return_mean", 1.0) if by_return else ("test_win_rate", 100.0)
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+        palette = plt.get_cmap("tab10" if len(group) <= 10 else "tab20").colors
         for i, r in enumerate(group.sort_values(["method", "seed"]).itertuples()):
             label = f"{run_name(r, run_variant(r.path), task=False)} seed {r.seed}"
-            color = f"C{i % 10}"
+            color = palette[i % len(palette)]
             for t, y in _curves(store, [r.run_id], score):
                 left.plot(t, scale * y, color=color, marker=".", label=label)
             for key, ls in ((Q_KEY, "-"), (RET_KEY, ":")):
@@ -43,14 +44,22 @@ def run_curves(store: Store, pattern: str, out: Path, idx: Index) -> int:
                     right.plot(t, y, color=color, ls=ls, label=label if key == Q_KEY else None)
         if by_return and mp in RANDOM_RETURNS:
             left.axhline(RANDOM_RETURNS[mp], color="gray", ls="--", lw=1, label="random policy")
+            left.axhline(RANDOM_RETURNS[mp] + 5 * RANDOM_RETURN_STDS[mp], color="gray", ls=":",
+                         lw=1, label="random + 5 std")
         style(left, 6, xlabel="environment steps (t_env)",
               ylabel="mean test return" if by_return else "test win rate (%)",
               title=f"{algo_label(algo)} {mp}: each run")
         if right.lines:
             style(right, 6, xlabel="environment steps (t_env)", ylabel="value",
                   title="Q estimate (solid) vs discounted return (dotted)")
+            right.get_legend().remove()  # the same colours as the left panel's
         else:  # runs that log no Q estimate
             right.set_axis_off()
+        # one legend under both panels: inside the axes it hid the curves of a dozen runs
+        handles, labels = left.get_legend_handles_labels()
+        left.get_legend().remove()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02),
+                   ncol=2, fontsize=7, frameon=False)
         _save(fig, out, _slug("runs", algo, mp), idx, SECTION,
               f"{algo_label(algo)} {mp}: runs matching `{pattern}`, one line each")
         made += 1
