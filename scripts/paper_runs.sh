@@ -132,7 +132,9 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   # twin critics over twice the env steps (≈2 h with another job on the other core)
   $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true t_max=400000 $ck || echo "=== status $?"
   # TD3's target policy smoothing on top of the twin critics (TD3's σ 0.2, clip 0.5)
-  $PY run.py -m $v2 seed=0 method=dense algo.twin_critics=true algo.target_noise=0.2 $ck \
+  $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true algo.target_noise=0.2 $ck \
+    || echo "=== status $?"
+  $PY run.py -m $v2 seed=0 method=mast algo.twin_critics=true algo.target_noise=0.2 $ck \
     || echo "=== status $?"
   # the Swimmer's long horizon: γ = 0.999 (FACMAC 0.99; single-agent Swimmer needs γ ≈ 0.9999
   # for TD learners, the tuned RL Zoo settings)
