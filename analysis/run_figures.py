@@ -34,8 +34,10 @@ def run_curves(store: Store, pattern: str, out: Path, idx: Index) -> int:
         score, scale = ("test_return_mean", 1.0) if by_return else ("test_win_rate", 100.0)
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
         palette = plt.get_cmap("tab10" if len(group) <= 10 else "tab20").colors
+        budgets = group["t_max"].nunique() > 1  # a row key, so not in the variant: say it
         for i, r in enumerate(group.sort_values(["method", "seed"]).itertuples()):
             label = f"{run_name(r, run_variant(r.path), task=False)} seed {r.seed}"
+            label += f", t_max {int(r.t_max):,}" if budgets else ""
             color = palette[i % len(palette)]
             for t, y in _curves(store, [r.run_id], score):
                 left.plot(t, scale * y, color=color, marker=".", label=label)
