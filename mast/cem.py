@@ -28,7 +28,7 @@ class CEMResult:
     values: torch.Tensor
 
 
-def _normal(shape: tuple[int, ...], gen: torch.Generator | None,
+def standard_normal(shape: tuple[int, ...], gen: torch.Generator | None,
             device: torch.device) -> torch.Tensor:
     """Standard normal draws from `gen` (a cpu generator, moved to `device`) or, with None,
     from the device's default generator."""
@@ -48,7 +48,7 @@ def cem_maximise(q_fn: Callable[[torch.Tensor], torch.Tensor], dim_mask: torch.T
     mu = torch.zeros(dim_mask.shape, device=dim_mask.device)
     std = torch.ones_like(mu)
     for _ in range(iterations):
-        raw = mu + std * _normal((samples, *mu.shape), gen, mu.device)  # [K, ..., n, U]
+        raw = mu + std * standard_normal((samples, *mu.shape), gen, mu.device)  # [K, ..., n, U]
         cand = torch.tanh(raw) * mask
         values = q_fn(cand)  # [K, ..., n]
         top = values.topk(elites, dim=0).indices  # [E, ..., n]

@@ -159,6 +159,12 @@ def _plain_per_agent(learner, agent, obs, res, method: str) -> torch.Tensor:
     return per_agent
 
 
+def _plain_q_tots(learner, obs, state, res, method: str) -> list[torch.Tensor]:
+    """Each target critic's Q_tot [2, T] of `res` by `_plain_per_agent` and its own mixer."""
+    return [learner.target[m](_plain_per_agent(learner, learner.target[a], obs, res, method),
+                              state).view(2, -1) for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
+
+
 @pytest.mark.parametrize("method", ["dense", "mast"])
 def test_double_q_bootstrap_matches_a_plain_loop(tiny_cfg, method):
     """algo.bootstrap_actions=online: the online agent's CEM picks the action at o_{t+1}, the
@@ -190,18 +196,13 @@ def test_twin_critics_bootstrap_is_the_min_of_both(tiny_cfg, method):
                               "algo.twin_critics=true"], tiny_cfg)
     assert set(learner.nets) == {"agent", "mixer", "agent2", "mixer2"}
     batch = _random_batch(spec)
-
-    def plain_q_tots(res):
-        return [learner.target[m](_plain_per_agent(learner, learner.target[a], obs, res, method),
-                                  state).view(2, -1) for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
-
     _, obs, state, res = _bootstrap_and_search(learner, batch, learner.target["agent"])
     with torch.no_grad():  # shift critic 2 by the median gap: each critic the smaller on some rows
-        q_tots = plain_q_tots(res)
+        q_tots = _plain_q_tots(learner, obs, state, res, method)
         learner.target["mixer2"].V[-1].bias.sub_((q_tots[1] - q_tots[0]).median())
     got, obs, state, res = _bootstrap_and_search(learner, batch, learner.target["agent"])
     with torch.no_grad():
-        q_tots = plain_q_tots(res)
+        q_tots = _plain_q_tots(learner, obs, state, res, method)
     torch.testing.assert_close(got, torch.minimum(*q_tots))
     assert (q_tots[0] < q_tots[1]).any() and (q_tots[1] < q_tots[0]).any()  # both critics count
 
@@ -226,10 +227,8 @@ def test_target_smoothing_values_noisy_actions(tiny_cfg, method):
         if method == "mast":
             cands = (cands + (sigma * torch.randn(cands.shape)).clamp(-clip, clip)).clamp(-1, 1) * mask
         moved = type(res)(best, res.best_value, cands, res.values)
-        q_tots = [learner.target[m](_plain_per_agent(learner, learner.target[a], obs, moved, method),
-                                    state).view(2, -1) for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
-        plain = [learner.target[m](_plain_per_agent(learner, learner.target[a], obs, res, method),
-                                   state).view(2, -1) for a, m in (("agent", "mixer"), ("agent2", "mixer2"))]
+        q_tots = _plain_q_tots(learner, obs, state, moved, method)
+        plain = _plain_q_tots(learner, obs, state, res, method)
     torch.testing.assert_close(got, torch.minimum(*q_tots))
     assert (noise.abs() <= clip).all() and (noise.abs() == clip).any()  # the clip binds
     assert (best - res.best).abs().max() > 0.1 and (got - torch.minimum(*plain)).abs().max() > 1e-4

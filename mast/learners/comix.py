@@ -197,9 +197,7 @@ class COMIXLearner(QLearner):
         a = self.cfg.algo
 
         def jitter(x: torch.Tensor) -> torch.Tensor:
-            noise = (a.target_noise * torch.randn(x.shape, device=x.device)).clamp(
-                -a.target_noise_clip, a.target_noise_clip)
-            return (x + noise).clamp(-1, 1) * self.box.dim_mask
+            return self.box.perturb(x, a.target_noise, None, a.target_noise_clip)
 
         best = jitter(res.best)
         candidates = res.candidates if self.cfg.method.operator == "max" else jitter(res.candidates)

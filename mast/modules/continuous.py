@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mast.cem import standard_normal
 from mast.envs.base import EnvSpec
 from mast.modules.agents import AgentLinear
 
@@ -57,12 +58,17 @@ class ActionBox:
         x = self.uniform(n_envs, gen) if math.isinf(sigma) else self.perturb(greedy(), sigma, gen)
         return self.to_env_units(x).cpu()
 
-    def perturb(self, x: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Tensor:
-        """x + N(0, σ²) noise from `gen`, clipped to the box (normalised units)."""
+    def perturb(self, x: torch.Tensor, sigma: float, gen: torch.Generator | None,
+                noise_clip: float | None = None) -> torch.Tensor:
+        """x + N(0, σ²) noise from `gen` (None: the device's default generator), the noise
+        clipped to ±`noise_clip` when given (TD3's target smoothing), the sum to the box
+        (normalised units)."""
         if sigma <= 0:
             return x
-        noise = torch.randn(x.shape, generator=gen).to(x.device)
-        return (x + sigma * noise).clamp(-1, 1) * self.dim_mask
+        noise = sigma * standard_normal(x.shape, gen, x.device)
+        if noise_clip is not None:
+            noise = noise.clamp(-noise_clip, noise_clip)
+        return (x + noise).clamp(-1, 1) * self.dim_mask
 
 
 class MLPQAgent(nn.Module):
