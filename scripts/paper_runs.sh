@@ -127,8 +127,8 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   $PY run.py -m $v2 seed=0 method=dense train.updates_per_episode=160 $ck || echo "=== status $?"
   # a lower learning rate, and TD3's clipped double Q (twin critics)
   $PY run.py -m $v2 seed=0,1 method=dense algo.lr=0.0003 $ck || echo "=== status $?"
-  $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true $ck || echo "=== status $?"
-  $PY run.py -m $v2 seed=0 method=mast algo.twin_critics=true $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=0,1,2 method=dense algo.twin_critics=true $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=0,1 method=mast algo.twin_critics=true $ck || echo "=== status $?"
   # twin critics over twice the env steps (≈2 h with another job on the other core)
   $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true t_max=400000 $ck || echo "=== status $?"
   # TD3's target policy smoothing on top of the twin critics (TD3's σ 0.2, clip 0.5)
