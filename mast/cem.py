@@ -29,7 +29,7 @@ class CEMResult:
 
 
 def standard_normal(shape: tuple[int, ...], gen: torch.Generator | None,
-            device: torch.device) -> torch.Tensor:
+                    device: torch.device) -> torch.Tensor:
     """Standard normal draws from `gen` (a cpu generator, moved to `device`) or, with None,
     from the device's default generator."""
     if gen is None:

@@ -141,7 +141,7 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   $PY run.py -m $v2 seed=0 method=dense algo.twin_critics=true train.gamma=0.999 $ck \
     || echo "=== status $?"
   # TD3's τ = 0.005 on top of the twin critics: 16,000 updates at FACMAC's τ = 0.001 are only 16
-  # target time constants (FACMAC's 2M updates: 2,000), so the critic sees ≈16 Bellman backups
+  # target time constants (FACMAC's 2M updates: 2,000); was the slow target the limit? (README: no)
   $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true algo.target_tau=0.005 $ck \
     || echo "=== status $?"
   # MAST's hybrid TD(λ) on the dense twin critics: multi-step targets from T0 = 0.375·t_max on
