@@ -147,6 +147,15 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   # MAST's hybrid TD(λ) on the dense twin critics: multi-step targets from T0 = 0.375·t_max on
   $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true method.multistep=td_lambda $ck \
     || echo "=== status $?"
+  # MAST's layer budget: uniform 90% leaves each agent's Q_i on 40 of the 400 last-layer units and
+  # 1.6 inputs per first-layer unit; ERK (Evci et al. 2020) keeps those small layers dense and
+  # thins the 400×400 one instead (README "MAST's layer budget")
+  $PY run.py -m $v2 seed=0,1 method=mast algo.twin_critics=true method.distribution=erk $ck \
+    || echo "=== status $?"
+  # which part of MAST costs it against dense + TD(λ): the 90% RigL network with TD(λ) alone
+  # (MAST without Soft Mellowmax and the dual buffer)
+  $PY run.py -m $v2 seed=0 method=rigl method.multistep=td_lambda algo.twin_critics=true $ck \
+    || echo "=== status $?"
 }
 
 ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order
