@@ -323,6 +323,39 @@ def layer_names(algo: str, spec: EnvSpec, sizes: NetworkSizes | None = None) -> 
     ]
 
 
+def mask_densities(
+    algo: str, spec: EnvSpec, counts: Mapping[str, tuple[int, int]],
+    sizes: NetworkSizes | None = None,
+) -> dict[str, float]:
+    """Per-layer `densities` of a run's masks, for runs whose layers are not all at 1 − sparsity
+    (ERK, `method.exempt`, `method.unit_density`).
+
+    `counts`: (active, total) weights of every sparsifiable parameter, in module order, keyed by
+    parameter name (`agent.rnn.weight_ih`, `mixer.hyper_w1.2.weight`; an exempt one is fully
+    active). A layer is its module path with Sequential indices renumbered among the weight layers
+    (`mixer.hyper_w1.2` → `mixer.hyper_w1.1`); a GRU's weight_ih and weight_hh are one layer.
+    """
+    paths = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in counts))
+    siblings: dict[str, list[str]] = {}
+    for path in paths:
+        parent, _, last = path.rpartition(".")
+        if last.isdigit():
+            siblings.setdefault(parent, []).append(last)
+
+    def layer(name: str) -> str:
+        parent, _, last = name.rsplit(".", 1)[0].rpartition(".")
+        return f"{parent}.{siblings[parent].index(last)}" if last.isdigit() else f"{parent}.{last}"
+
+    totals: dict[str, list[int]] = {}
+    for name, (active, total) in counts.items():
+        acc = totals.setdefault(layer(name), [0, 0])
+        acc[0] += active
+        acc[1] += total
+    densities = {k: a / n for k, (a, n) in totals.items()}
+    _check(algo, spec, 0.0, sizes, densities)
+    return densities
+
+
 def _check(
     algo: str, spec: EnvSpec, sparsity: float, sizes: NetworkSizes | None, densities: Densities
 ) -> None:

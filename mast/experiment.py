@@ -139,9 +139,12 @@ class Experiment:
         self.rng = np.random.default_rng(cfg.seed)
         self.c = Counters()
         algo = accounting.accounting_name(cfg.algo)
-        self.resources = accounting.resource_ratios(algo, self.spec, self.sparsity)
+        densities = self._layer_densities(algo)
+        self.resources = accounting.resource_ratios(algo, self.spec, self.sparsity,
+                                                    densities=densities)
         self.flops_per_update = accounting.train_flops_per_update(
-            algo, self.spec, self.sparsity, batch_size=cfg.train.batch_size_episodes)
+            algo, self.spec, self.sparsity, batch_size=cfg.train.batch_size_episodes,
+            densities=densities)
         self.prev_masks = None
         self._resume_or_start()
         config = semantic_dict(cfg) | {"run_id": self.run_id}
@@ -149,6 +152,21 @@ class Experiment:
         self.progress = Progress(cfg.t_max, self.c.t_env, cfg.progress,
                                  progress_file=self.store.dir / PROGRESS_FILE,
                                  score="win_rate" if self._score_key == "test_win_rate" else "return")
+
+    def _layer_densities(self, algo: str) -> dict[str, float] | None:
+        """The masks' per-layer densities where they differ from 1 − sparsity by design (ERK,
+        exempt layers, per-unit-type densities); None keeps the exact uniform accounting."""
+        method, sparse = self.cfg.method, self.learner.sparse
+        if sparse is None or (method.distribution == "uniform" and not method.exempt
+                              and not method.get("unit_density")):
+            return None
+        from mast.sparse.masks import sparsifiable_shapes
+
+        masks = sparse.masks.masks
+        counts = {name: (int(masks[name].sum()), masks[name].numel()) if name in masks
+                  else (math.prod(shape),) * 2
+                  for name, shape in sparsifiable_shapes(self.learner.nets).items()}
+        return accounting.mask_densities(algo, self.spec, counts)
 
     def _widths(self) -> Widths:
         """Tiny: shrink every hidden width by one factor so the parameter count matches the

@@ -16,6 +16,7 @@ from mast.accounting import (
     layer_names,
     linear_flops,
     linear_size,
+    mask_densities,
     networks,
     resource_ratios,
     resource_usage,
@@ -148,6 +149,19 @@ def test_per_layer_densities():
     assert mixed["total_size"] > uniform["total_size"]
     with pytest.raises(ValueError, match="allowed"):
         resource_ratios("qmix", spec, 0.9, densities={"agent.fc3": 0.5})
+
+
+def test_mask_densities_name_layers_by_hand():
+    """Sequential indices renumbered among weight layers, a GRU's two matrices one layer, an
+    exempt (fully active) matrix dense."""
+    counts = {"agent.fc1.weight": (10, 100), "agent.rnn.weight_ih": (30, 100),
+              "agent.rnn.weight_hh": (10, 100), "agent.fc2.weight": (5, 5),
+              "mixer.hyper_w1.0.weight": (1, 10), "mixer.hyper_w1.2.weight": (4, 10)}
+    assert mask_densities("qmix", SMAC_MAPS["3m"], counts) == pytest.approx(
+        {"agent.fc1": 0.1, "agent.rnn": 0.2, "agent.fc2": 1.0,
+         "mixer.hyper_w1.0": 0.1, "mixer.hyper_w1.1": 0.4})
+    with pytest.raises(ValueError, match="allowed"):
+        mask_densities("qmix", SMAC_MAPS["3m"], {"agent.fc3.weight": (1, 2)})
 
 
 @pytest.mark.parametrize(

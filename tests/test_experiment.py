@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import yaml
 
@@ -107,3 +108,17 @@ def test_evaluate_final_checkpoint(tiny_cfg):
     assert out["episodes"] >= 8 and 0.0 <= out["win_rate"] <= 1.0
     assert out["t_env"] >= exp.cfg.t_max
     assert main([str(exp.store.dir / "missing")]) == 1
+
+
+def test_erk_run_records_its_layer_budget(tiny_cfg):
+    """The summary's resource ratios follow the masks' per-layer densities, not 1 − sparsity:
+    ERK keeps the thin layers dense, so the same parameter count costs fewer agent FLOPs."""
+    from mast import accounting
+
+    exp = Experiment(tiny_cfg("method=static", "sparsity=0.9", "method.distribution=erk"))
+    exp.run()
+    summary = json.loads((exp.store.dir / "summary.json").read_text())
+    uniform = accounting.resource_ratios("qmix", exp.spec, 0.9)
+    assert summary["flops_test"] < uniform["flops_test"] - 0.005
+    assert summary["flops_test"] == pytest.approx(accounting.resource_ratios(
+        "qmix", exp.spec, 0.9, densities=exp._layer_densities("qmix"))["flops_test"])
