@@ -154,18 +154,19 @@ class Experiment:
                                  score="win_rate" if self._score_key == "test_win_rate" else "return")
 
     def _layer_densities(self, algo: str) -> dict[str, float] | None:
-        """The masks' per-layer densities where they differ from 1 − sparsity by design (ERK,
-        exempt layers, per-unit-type densities); None keeps the exact uniform accounting."""
-        method, sparse = self.cfg.method, self.learner.sparse
-        if sparse is None or (method.distribution == "uniform" and not method.exempt
-                              and not method.get("unit_density")):
+        """The masks' per-layer densities when they are not the uniform budget (ERK, exempt
+        layers, per-unit-type densities, a ticket of such a run); None keeps the exact uniform
+        accounting."""
+        if self.learner.sparse is None:
             return None
+        from mast.sparse.distribution import layer_active_counts
         from mast.sparse.masks import sparsifiable_shapes
 
-        masks = sparse.masks.masks
-        counts = {name: (int(masks[name].sum()), masks[name].numel()) if name in masks
-                  else (math.prod(shape),) * 2
-                  for name, shape in sparsifiable_shapes(self.learner.nets).items()}
+        shapes = sparsifiable_shapes(self.learner.nets)
+        active = {n: int(m.sum()) for n, m in self.learner.sparse.masks.masks.items()}
+        if active == layer_active_counts(shapes, self.sparsity):
+            return None
+        counts = {n: (active.get(n, math.prod(s)), math.prod(s)) for n, s in shapes.items()}
         return accounting.mask_densities(algo, self.spec, counts)
 
     def _widths(self) -> Widths:
