@@ -17,7 +17,8 @@ Layer names (keys of the optional per-layer `densities` mapping) are `<network>.
 `agent.fc1`, `agent.rnn`, `mixer.hyper_w1.0`, `central_mixer.V.1`; `layer_names()` lists them.
 
 CLI: `python -m mast.accounting --algo qmix --env smac --map 3m --sparsity 0.95` prints one JSON
-object with `total_size`, `flops_train`, `flops_test` as ratios to the dense model.
+object with `total_size`, `flops_train`, `flops_test` as ratios to the dense model;
+`--distribution erk` gives the layer budget of `method.distribution=erk` (`budget_densities`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ class Linear:
     def flops(self, density: float) -> float:
         return linear_flops(self.in_dim, self.out_dim, density)
 
+    def weight_shapes(self) -> dict[str, tuple[int, int]]:
+        """The torch weight this layer stands for (`nn.Linear.weight` is [out, in])."""
+        return {"weight": (self.out_dim, self.in_dim)}
+
 
 @dataclass(frozen=True)
 class GRU:
@@ -101,6 +106,11 @@ class GRU:
 
     def flops(self, density: float) -> float:
         return gru_flops(self.in_dim, self.hidden, density)
+
+    def weight_shapes(self) -> dict[str, tuple[int, int]]:
+        """`nn.GRUCell`'s two weights: a layer budget (ERK) scores each matrix on its own."""
+        return {"weight_ih": (3 * self.hidden, self.in_dim),
+                "weight_hh": (3 * self.hidden, self.hidden)}
 
 
 @dataclass(frozen=True)
@@ -356,6 +366,28 @@ def mask_densities(
     return densities
 
 
+def budget_densities(
+    algo: str, spec: EnvSpec, sparsity: float, distribution: str,
+    sizes: NetworkSizes | None = None,
+) -> dict[str, float] | None:
+    """Per-layer `densities` that `method.distribution` gives a run's masks at `sparsity`, from
+    the weight shapes alone (no network is built); None for uniform, whose exact accounting is
+    1 − sparsity per layer. One budget over every trained network, as a run allocates it."""
+    from mast.sparse.distribution import DISTRIBUTIONS, layer_active_counts
+
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution={distribution!r} is not known; allowed: {list(DISTRIBUTIONS)}")
+    _check(algo, spec, sparsity, sizes, None)
+    if distribution == "uniform":
+        return None
+    shapes = {f"{net.name}.{layer.name}.{param}": shape
+              for net in networks(algo, spec, sizes) for layer in net.layers
+              for param, shape in layer.weight_shapes().items()}
+    active = layer_active_counts(shapes, sparsity, distribution)
+    counts = {name: (active[name], shape[0] * shape[1]) for name, shape in shapes.items()}
+    return mask_densities(algo, spec, counts, sizes)
+
+
 def _check(
     algo: str, spec: EnvSpec, sparsity: float, sizes: NetworkSizes | None, densities: Densities
 ) -> None:
@@ -462,6 +494,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         "mamujoco: <scenario>-<agent_conf>, e.g. 'Humanoid-9|8'")
     parser.add_argument("--sparsity", required=True, type=float, help="0 <= S < 1")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="episodes")
+    parser.add_argument("--distribution", default="uniform",
+                        help="layer budget, as method.distribution: uniform (default) or erk")
     return parser.parse_args(argv)
 
 
@@ -472,13 +506,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"batch_size={args.batch_size} is out of range; allowed: >= 1")
         with stdout_to_devnull():  # stdout carries only the JSON
             spec = env_spec(args.env, args.map)
-        ratios = resource_ratios(args.algo, spec, args.sparsity)
-        per_update = train_flops_per_update(args.algo, spec, args.sparsity, args.batch_size)
+        densities = budget_densities(args.algo, spec, args.sparsity, args.distribution)
+        ratios = resource_ratios(args.algo, spec, args.sparsity, densities=densities)
+        per_update = train_flops_per_update(args.algo, spec, args.sparsity, args.batch_size,
+                                            densities=densities)
     except (ValueError, ImportError) as err:
         message = " ".join(str(err).split())  # exactly one line
         sys.stderr.write(f"python -m mast.accounting: error: {message}\n")
         return 2
-    record = {"algo": args.algo, "env": args.env, "map": args.map, "sparsity": args.sparsity}
+    record = {"algo": args.algo, "env": args.env, "map": args.map, "sparsity": args.sparsity,
+              "distribution": args.distribution}
     record |= {key: round(value, 4) for key, value in ratios.items()}
     record |= {"batch_size": args.batch_size, "train_flops_per_update": per_update}
     print(json.dumps(record))

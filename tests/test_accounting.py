@@ -11,6 +11,8 @@ import pytest
 
 from mast.accounting import (
     NetworkSizes,
+    accounting_name,
+    budget_densities,
     gru_flops,
     gru_size,
     layer_names,
@@ -165,6 +167,42 @@ def test_mask_densities_name_layers_by_hand():
 
 
 @pytest.mark.parametrize(
+    ("overrides", "env", "map_name"),
+    [
+        (["algo=qmix", "env=smac"], "smac", "3m"),
+        (["algo=wqmix", "env=smac"], "smac", "3m"),
+        (["algo=res", "env=smac"], "smac", "2s3z"),
+        (["algo=facmac", "env=smac"], "smac", "3m"),
+        (["algo=comix", "env=mamujoco", "algo.twin_critics=true"], "mamujoco",
+         "ManySegmentSwimmer-10x2"),
+        (["+experiment=facmac_mamujoco"], "mamujoco", "Humanoid-9|8"),
+    ],
+)
+def test_budget_densities_are_a_runs_masks(overrides, env, map_name):
+    """ERK from the accounting's weight shapes alone equals the per-layer densities of the masks
+    a run draws over its real networks (so the shapes match the modules, GRU and stacks included)."""
+    import torch
+
+    from mast.accounting import env_spec
+    from mast.learners.base import Widths, build_learner
+
+    from .conftest import compose_cfg
+
+    scenario, _, conf = map_name.partition("-")
+    where = ([f"env.map={map_name}"] if env == "smac"
+             else [f"env.scenario={scenario}", f"env.agent_conf='{conf}'"])
+    cfg = compose_cfg([*overrides, *where, "method=static", "method.distribution=erk",
+                       "sparsity=0.9"], tiny=False)
+    spec, algo = env_spec(env, map_name), accounting_name(cfg.algo)
+    learner = build_learner(cfg, spec, torch.device("cpu"), Widths.from_config(cfg), 0.9)
+    counts = {n: (int(m.sum()), m.numel()) for n, m in learner.sparse.masks.masks.items()}
+    erk = budget_densities(algo, spec, 0.9, "erk")
+    assert erk == mask_densities(algo, spec, counts)
+    assert min(erk.values()) < 0.1 < max(erk.values())  # not the uniform budget
+    assert budget_densities(algo, spec, 0.9, "uniform") is None
+
+
+@pytest.mark.parametrize(
     ("kwargs", "key"),
     [
         ({"algo": "iql"}, "algo="),
@@ -205,6 +243,8 @@ def test_cli_prints_one_json_object():
         (["--algo", "qmix", "--env", "smac", "--map", "5m_vs_6m", "--sparsity", "0.9"], "env.map="),
         (["--algo", "res", "--env", "smac", "--map", "3m", "--sparsity", "1.0"], "sparsity="),
         (["--algo", "iql", "--env", "smac", "--map", "3m", "--sparsity", "0.9"], "--algo"),
+        (["--algo", "qmix", "--env", "smac", "--map", "3m", "--sparsity", "0.9",
+          "--distribution", "er"], "distribution="),
     ],
 )
 def test_cli_bad_input(args, key):
