@@ -113,8 +113,8 @@ comix() {  # issue 14: MAST-COMIX on ManySegmentSwimmer 10x2 (Fig. 17), the 2-ho
 }
 
 diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random on the Swimmer
-  # (README "A second dense seed, double Q, and the critic's error"): double Q, then Soft
-  # Mellowmax on dense (does a calibrated critic alone stabilise it?)
+  # (docs/results/comix_swimmer.md "A second dense seed, double Q, and the critic's error"):
+  # double Q, then Soft Mellowmax on dense (does a calibrated critic alone stabilise it?)
   local v2="+experiment=comix_swimmer_2h_v2 sparsity=0.9"
   local ck=${COMMON/checkpoint_interval=50000/checkpoint_interval=16000 save_buffer=true}
   $PY run.py -m $v2 seed=0,1 method=dense algo.bootstrap_actions=online $ck || echo "=== status $?"
@@ -149,9 +149,12 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
     || echo "=== status $?"
   # MAST's layer budget: uniform 90% leaves each agent's Q_i on 40 of the 400 last-layer units and
   # 1.6 inputs per first-layer unit; ERK (Evci et al. 2020) keeps those small layers dense and
-  # thins the 400×400 one instead (README "MAST's layer budget")
+  # thins the 400×400 one instead (README "Where the comparison stands")
   $PY run.py -m $v2 seed=0,1 method=mast algo.twin_critics=true method.distribution=erk $ck \
     || echo "=== status $?"
+  # the issue's comparison: RigL and static at MAST's ERK budget, same seeds (README table)
+  $PY run.py -m $v2 seed=0,1 method=rigl,static algo.twin_critics=true method.distribution=erk \
+    $ck || echo "=== status $?"
   # which part of MAST costs it against dense + TD(λ): the 90% RigL network with TD(λ) alone
   # (MAST without Soft Mellowmax and the dual buffer)
   $PY run.py -m $v2 seed=0 method=rigl method.multistep=td_lambda algo.twin_critics=true $ck \
