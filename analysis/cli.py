@@ -10,6 +10,7 @@ from . import aggregate as agg
 from .render import TableResult, to_markdown, write
 from .store import Store, StoreError, load_store
 from .wandb_source import TIMEOUT_S, WandbUnavailable
+from .where import WhereError, parse_where, restrict
 
 COMMANDS = {
     "table1": "paper Table 1: win rates normalized to dense + resource ratios",
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default agent.*; '*' for every layer)")
     common.add_argument("--runs", default="*", help="ledger: fnmatch pattern of run ids; "
                         "figures: also draw each matching run's curves, one line per run")
+    common.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="keep runs whose config has KEY=VALUE (repeatable; method.* keys "
+                             "skip dense runs), e.g. --where method.distribution=erk")
+    common.add_argument("--dense-where", action="append", default=[], metavar="KEY=VALUE",
+                        help="keep dense runs with KEY=VALUE (repeatable): the dense reference, "
+                             "e.g. --dense-where method.multistep=td_lambda")
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in COMMANDS.items():
@@ -63,7 +70,9 @@ def _err(msg: str) -> int:
     return 1
 
 
-def _emit(res: TableResult, out: Path, tex: bool) -> list[Path]:
+def _emit(res: TableResult, out: Path, tex: bool, note: str | None) -> list[Path]:
+    if note:
+        res.footnotes.append(note)
     files = write(res, out, tex=tex)
     print(to_markdown(res))
     return files
@@ -80,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     if store.empty:
         return _err(f"no runs found in {store.source} (expected <results>/<run_id>/ folders "
                     "with summary.json, manifest.json, config.yaml, metrics.jsonl).")
+    try:
+        store, slice_note = restrict(store, parse_where(args.where),
+                                     parse_where(args.dense_where, "--dense-where"))
+    except WhereError as e:
+        return _err(str(e))
+    if slice_note:
+        print(slice_note, file=sys.stderr)
     out = Path(args.out)
     cmd = args.command
     built: list[TableResult] = []
@@ -88,16 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cmd in ("table1", "all"):
             built.append(build_table1(store, args.stat, args.n_boot))
-            written += _emit(built[-1], out, tex=True)
+            written += _emit(built[-1], out, tex=True, note=slice_note)
         if cmd in ("table5", "all"):
             built.append(build_table5(store, args.stat, args.n_boot))
-            written += _emit(built[-1], out, tex=True)
+            written += _emit(built[-1], out, tex=True, note=slice_note)
     except NoData as e:
         return _err(str(e))
     if cmd == "ledger":
         from .ledger import build_ledger
         built.append(build_ledger(store, args.runs))
-        written += _emit(built[-1], out, tex=False)
+        written += _emit(built[-1], out, tex=False, note=slice_note)
     if cmd in ("tables", "all"):
         try:
             ablations = build_ablation_tables(store, args.stat, args.n_boot)
@@ -107,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"analysis: {e}", file=sys.stderr)  # a store without sweeps is not an error
             ablations = []
         for res in ablations:
-            written += _emit(res, out, tex=False)
+            written += _emit(res, out, tex=False, note=slice_note)
         built += ablations
     if cmd in ("figures", "all"):
         from .figures import build_figures

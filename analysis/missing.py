@@ -66,10 +66,23 @@ def _task(env: str, mp: str) -> list[str]:
     return [shlex.quote(f"env.map={mp}")]
 
 
+def _sparse_overrides(paths: list[str], dense_extra: list[str]) -> list[str]:
+    """What the sparse methods' command repeats: the overrides all the group's Table 1 sparse
+    runs share (a slice such as `method.distribution=erk`), or, without any, the dense
+    baseline's minus its `method.*` knobs (a dense reference trained with TD(λ) does not make
+    RigL a TD(λ) method)."""
+    if paths:
+        shared = _recorded_overrides(paths, None)
+        if shared or not dense_extra:
+            return shared
+    return [o for o in dense_extra if not o.lstrip("+~").startswith("method.")]
+
+
 def fill_in_commands(store: Store) -> list[str]:
     """One or two commands per (algo, map) with a missing dense seed or Table 1 cell."""
     fin = store.finished()
-    baselines = sparse_cells(store)["dense"]  # the dense runs Table 1 divides by
+    cells = sparse_cells(store)
+    baselines = cells["dense"]  # the dense runs Table 1 divides by
     commands = []
     for (algo, mp), group in fin.groupby(["algo", "map"]):
         seeds = set(group["seed"].dropna().astype(int))
@@ -91,9 +104,13 @@ def fill_in_commands(store: Store) -> list[str]:
                                  ["seed"].dropna().astype(int)) != seeds},
                          key=METHODS.index)
         if missing and sparsities:
+            chosen = {r for (a, m, _, _), ids in cells["cells"].items() if (a, m) == (algo, mp)
+                      for r in ids}
+            paths = sparse[sparse["run_id"].isin(chosen)]["path"].tolist()
             commands.append(" ".join(head + [f"method={','.join(missing)}",
                                              f"sparsity={_join(sparsities)}",
-                                             f"seed={_join(seeds)}", *extra]))
+                                             f"seed={_join(seeds)}",
+                                             *_sparse_overrides(paths, extra)]))
     return commands
 
 

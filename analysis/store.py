@@ -64,6 +64,16 @@ class Store:
         sel = sel.drop_duplicates("t_env", keep="last").sort_values("t_env")
         return sel.reset_index(drop=True)
 
+    def subset(self, run_ids: Iterable[str]) -> Store:
+        """The same store holding only `run_ids` (analysis `--where`)."""
+        keep = set(run_ids)
+        return Store(runs=self.runs[self.runs["run_id"].isin(keep)].reset_index(drop=True),
+                     metrics=self.metrics[self.metrics["run_id"].isin(keep)],
+                     configs=self.configs[self.configs.index.isin(keep)],
+                     masks={k: v for k, v in self.masks.items() if k in keep},
+                     nulls={k: v for k, v in self.nulls.items() if k in keep},
+                     source=self.source, problems=list(self.problems))
+
     def has_metric(self, metric: str) -> bool:
         return bool((self.metrics["metric"] == metric).any()) if not self.metrics.empty else False
 

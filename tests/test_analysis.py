@@ -731,3 +731,68 @@ def test_a_key_added_after_a_run_reads_as_its_earlier_behaviour(tmp_path):
     plain = run(4, method_extra={"operator": "max", "operator_scale": "none"})
     ids, notes = select_baseline(load_store(tmp_path), [old, target, online, moot, plain])
     assert sorted(ids) == sorted([old, target, moot, plain]), notes
+
+
+def _swimmer_slice_store(root: Path) -> Path:
+    """COMIX Swimmer runs of two layer budgets and two dense references (issue 14's comparison)."""
+    dense = {"distribution": "uniform"}  # as a real dense config: the key is there, unused
+    runs = [("dense", 0.0, 0, 10.0, dense | {"multistep": "td_lambda"}),
+            ("dense", 0.0, 1, 20.0, dense | {"multistep": "td_lambda"}),
+            ("dense", 0.0, 0, -50.0, dense | {"multistep": "none"}),
+            ("dense", 0.0, 1, -40.0, dense | {"multistep": "none"}),
+            ("mast", 0.9, 0, 0.0, {"distribution": "erk"}),
+            ("mast", 0.9, 1, 10.0, {"distribution": "erk"}),
+            ("mast", 0.9, 0, -80.0, {"distribution": "uniform"}),
+            ("mast", 0.9, 1, -70.0, {"distribution": "uniform"}),
+            ("rigl", 0.9, 0, -30.0, {"distribution": "erk", "multistep": "none"})]
+    for i, (method, sp, seed, ret, knobs) in enumerate(runs):
+        rid = write_run(root / f"{i}", "comix", "ManySegmentSwimmer-10x2", method, sp, seed, 0.0,
+                        extra_cfg=knobs)
+        (root / f"{i}" / rid).rename(root / f"{rid}-{i}")
+        run_dir = root / f"{rid}-{i}"
+        _as_mamujoco(run_dir, ["+experiment=comix_swimmer_2h_v2", f"method={method}",
+                               *[f"method.{k}={v}" for k, v in knobs.items()]])
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary.update(final_return=ret, run_id=run_dir.name)
+        (run_dir / "summary.json").write_text(json.dumps(summary))
+        (root / f"{i}").rmdir()
+    return root
+
+
+def test_where_compares_a_slice_against_its_own_dense_reference(tmp_path, capsys):
+    """`--where method.distribution=erk --dense-where method.multistep=td_lambda`: MAST at ERK
+    against dense + TD(λ), which the baseline reduction alone would not pick; `method.*` keys of
+    --where skip dense runs, the footnote says what was kept, and the fill-in command for the
+    sparse methods carries the slice, not the dense reference's TD(λ)."""
+    from mast.envs.mamujoco_maps import RANDOM_RETURNS
+
+    root = _swimmer_slice_store(tmp_path / "res")
+    out = tmp_path / "out"
+    assert main(["table1", "--results", str(root), "--out", str(out), "--where",
+                 "method.distribution=erk", "--dense-where", "method.multistep=td_lambda"]) == 0
+    t1 = pd.read_csv(out / "table1.csv")
+    row = t1[t1["Env."] == "ManySegmentSwimmer-10x2"].iloc[0]
+    random = RANDOM_RETURNS["ManySegmentSwimmer-10x2"]
+    mast_col = next(c for c in t1.columns if c.startswith("MAST"))
+    rigl_col = next(c for c in t1.columns if c.startswith("RigL"))
+    assert row[mast_col] == pytest.approx(100 * (5.0 - random) / (15.0 - random), abs=1e-3)
+    assert row[rigl_col] == pytest.approx(100 * (-30.0 - random) / (15.0 - random), abs=1e-3)
+    md = (out / "table1.md").read_text()
+    assert "Runs restricted to method.distribution=erk (dense runs: method.multistep=td_lambda)" \
+        ": 5 of 9 runs kept." in md
+    fill = next(x for x in md.splitlines() if "method=tiny" in x)
+    assert "method.distribution=erk" in fill and "td_lambda" not in fill, fill
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--where", "method.distribution"], "--where 'method.distribution': expected KEY=VALUE"),
+    (["--where", "method.distributon=erk"], "did you mean method.distribution"),
+    (["--dense-where", "algo.nope=1"], "--dense-where algo.nope: no run in"),
+])
+def test_where_bad_input_is_one_line_naming_the_key(tmp_path, capsys, args, says):
+    root = _swimmer_slice_store(tmp_path / "res")
+    assert main(["table1", "--results", str(root), "--out", str(tmp_path / "o"), *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+    assert not (tmp_path / "o").exists()
