@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.signal import savgol_filter  # noqa: E402
 
+from mast.envs import mamujoco_maps  # noqa: E402
 from mast.envs.env_maps import WIN_CONDITION  # noqa: E402
 
 from . import aggregate as agg  # noqa: E402
@@ -179,14 +180,28 @@ CURVES = _RowPlot("Training curves (test win rate vs environment steps; Fig. 13-
 RETURN_CURVES = _RowPlot("Training curves, environments without a win condition (test return "
                          "vs environment steps; Fig. 17)", "returns", "mean test return", 8,
                          f"mean test return over seeds (Savitzky-Golay, window {WINDOW}, order "
-                         f"{ORDER}), band ±1 std")
+                         f"{ORDER}), band ±1 std; grey: a random policy's mean and the "
+                         "learning bar")
 QEST = _RowPlot("Q estimate vs discounted return (Fig. 5b)", "qest", "value", 7,
                 "Q estimate (solid) vs discounted return (dotted), mean over seeds")
 
 
-def _row_figures(sel: dict, out: Path, idx: Index, plot: _RowPlot, draw) -> int:
-    """Figures of the table rows, method by method with ``draw(ax, method, run_ids) -> bool``;
-    rows where nothing is drawn are dropped.  Returns the number saved."""
+def reference_lines(ax, map_name: str) -> None:
+    """A random policy's mean return and the learning bar (random + 5 std) of a return-based
+    map, where they are measured (`mast.envs.mamujoco_maps`): what a return curve is read
+    against, since returns have no fixed scale and can be negative."""
+    if map_name not in mamujoco_maps.RANDOM_RETURNS:
+        return
+    ax.axhline(agg.random_score(map_name), color="gray", ls="--", lw=1, label="random policy")
+    ax.axhline(agg.learning_bar(map_name), color="gray", ls=":", lw=1,
+               label=f"random + {mamujoco_maps.LEARNING_BAR_SIGMAS:g} std")
+
+
+def _row_figures(sel: dict, out: Path, idx: Index, plot: _RowPlot, draw,
+                 decorate=None) -> int:
+    """Figures of the table rows, method by method with ``draw(ax, method, run_ids) -> bool``,
+    then ``decorate(ax, map)`` where given; rows where nothing is drawn are dropped.  Returns
+    the number saved."""
     made = 0
     for row in table_rows(sel["cells"]):
         algo, mp, sp = row
@@ -195,6 +210,8 @@ def _row_figures(sel: dict, out: Path, idx: Index, plot: _RowPlot, draw) -> int:
         if not any(drawn):
             plt.close(fig)
             continue
+        if decorate is not None:
+            decorate(ax, mp)
         style(ax, plot.legend_size, xlabel="environment steps (t_env)", ylabel=plot.ylabel,
                title=f"{algo_label(algo)} {mp}, sparsity {pct(sp)}")
         _save(fig, out, _slug(plot.stem, algo, mp, "sp" + pct(sp).rstrip("%")), idx,
@@ -230,7 +247,8 @@ def training_curves(store: Store, sel: dict, out: Path, idx: Index) -> None:
         idx.notes.append("Training curves skipped: no test_win_rate in metrics.")
         return
     made = _row_figures(sel, out, idx, CURVES, partial(_draw_win_rate, store))
-    made += _row_figures(sel, out, idx, RETURN_CURVES, partial(_draw_return, store))
+    made += _row_figures(sel, out, idx, RETURN_CURVES, partial(_draw_return, store),
+                         decorate=reference_lines)
     if not made:
         idx.notes.append("Training curves skipped: no finished run has test curves.")
 

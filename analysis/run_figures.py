@@ -14,9 +14,17 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from mast.envs.mamujoco_maps import RANDOM_RETURN_STDS, RANDOM_RETURNS
-
-from .figures import Q_KEY, RET_KEY, Index, _curves, _save, _scored_by_return, _slug, style
+from .figures import (
+    Q_KEY,
+    RET_KEY,
+    Index,
+    _curves,
+    _save,
+    _scored_by_return,
+    _slug,
+    reference_lines,
+    style,
+)
 from .ledger import run_name, run_variant
 from .select import algo_label
 from .store import Store
@@ -44,10 +52,8 @@ def run_curves(store: Store, pattern: str, out: Path, idx: Index) -> int:
             for key, ls in ((Q_KEY, "-"), (RET_KEY, ":")):
                 for t, y in _curves(store, [r.run_id], key):
                     right.plot(t, y, color=color, ls=ls, label=label if key == Q_KEY else None)
-        if by_return and mp in RANDOM_RETURNS:
-            left.axhline(RANDOM_RETURNS[mp], color="gray", ls="--", lw=1, label="random policy")
-            left.axhline(RANDOM_RETURNS[mp] + 5 * RANDOM_RETURN_STDS[mp], color="gray", ls=":",
-                         lw=1, label="random + 5 std")
+        if by_return:
+            reference_lines(left, mp)
         style(left, 6, xlabel="environment steps (t_env)",
               ylabel="mean test return" if by_return else "test win rate (%)",
               title=f"{algo_label(algo)} {mp}: each run")

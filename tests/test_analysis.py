@@ -387,6 +387,25 @@ def test_return_curves_for_mamujoco_rows(tmp_path):
     assert any("no finished run matches 'nothing_*'" in n for n in idx.notes)
 
 
+def test_return_figures_draw_the_random_policy_and_the_learning_bar():
+    """A return curve is read against a random policy's mean and the bar (random + 5 std)
+    where the map has them measured; a win-rate map gets neither."""
+    import matplotlib.pyplot as plt
+
+    from analysis.figures import reference_lines
+    from mast.envs.mamujoco_maps import RANDOM_RETURN_STDS, RANDOM_RETURNS
+
+    mp = "ManySegmentSwimmer-10x2"
+    fig, (swim, smax) = plt.subplots(1, 2)
+    reference_lines(swim, mp)
+    reference_lines(smax, "3m")
+    levels = sorted(line.get_ydata()[0] for line in swim.lines)
+    assert levels == pytest.approx(sorted([RANDOM_RETURNS[mp],
+                                           RANDOM_RETURNS[mp] + 5 * RANDOM_RETURN_STDS[mp]]))
+    assert not smax.lines
+    plt.close(fig)
+
+
 def test_figures_skip_cleanly(tmp_path):
     from analysis.figures import build_figures
 
