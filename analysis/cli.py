@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "figures: also draw each matching run's curves, one line per run")
     common.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                         help="keep runs whose config has KEY=VALUE (repeatable; method.* keys "
-                             "skip dense runs), e.g. --where method.distribution=erk")
+                             "and sparsity skip dense runs), e.g. --where method.distribution=erk")
     common.add_argument("--dense-where", action="append", default=[], metavar="KEY=VALUE",
                         help="keep dense runs with KEY=VALUE (repeatable): the dense reference, "
                              "e.g. --dense-where method.multistep=td_lambda")

@@ -2,9 +2,9 @@
 
 A comparison often needs a slice the baseline reduction (`select.select_baseline`) would not
 choose, e.g. COMIX with twin critics at the ERK layer budget against a dense reference trained
-with TD(λ). `--where` keys apply to every run except that `method.*` keys skip dense runs (a dense
-run has no masks, and its targets are chosen with `--dense-where`, which applies to dense runs
-only). A run whose config does not have the key, or where the key chooses nothing, is kept:
+with TD(λ). `--where` keys apply to every run except that `method.*` keys and `sparsity` skip
+dense runs (a dense run has no masks, and its targets are chosen with `--dense-where`, which
+applies to dense runs only). A run whose config does not have the key, or where the key chooses nothing, is kept:
 `select.config_value` decides, as when it splits cells.
 """
 
@@ -45,6 +45,12 @@ def _check_keys(store: Store, keys: Sequence[str], flag: str) -> None:
             raise WhereError(f"{flag} {key}: no run in {store.source} has this config key{hint}")
 
 
+def _sparse_only(key: str) -> bool:
+    """Keys a dense run ignores: its method's sparse knobs and the sparsity (a dense run is one
+    run whatever sparsity its sweep job named, so its config holds any of them)."""
+    return key.startswith("method.") or key == "sparsity"
+
+
 def _matches(store: Store, run_id: str, where: Mapping[str, str | None]) -> bool:
     for key, wanted in where.items():
         value = config_value(store, run_id, key)
@@ -62,7 +68,7 @@ def restrict(store: Store, where: Mapping[str, str | None],
     _check_keys(store, list(where), "--where")
     _check_keys(store, list(dense_where), "--dense-where")
     sparse_where = dict(where)
-    dense_only = {k: v for k, v in where.items() if not k.startswith("method.")} | dense_where
+    dense_only = {k: v for k, v in where.items() if not _sparse_only(k)} | dense_where
     methods = dict(zip(store.runs["run_id"], store.runs["method"], strict=True))
     keep = [r for r, m in methods.items()
             if _matches(store, r, dense_only if m == DENSE else sparse_where)]

@@ -774,6 +774,9 @@ def _swimmer_slice_store(root: Path) -> Path:
         summary = json.loads((run_dir / "summary.json").read_text())
         summary.update(final_return=ret, run_id=run_dir.name)
         (run_dir / "summary.json").write_text(json.dumps(summary))
+        if method == "dense":  # the sweep job that ran it named another sparsity
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) | {"sparsity": 0.95}
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
         (root / f"{i}").rmdir()
     return root
 
@@ -788,7 +791,8 @@ def test_where_compares_a_slice_against_its_own_dense_reference(tmp_path, capsys
     root = _swimmer_slice_store(tmp_path / "res")
     out = tmp_path / "out"
     assert main(["table1", "--results", str(root), "--out", str(out), "--where",
-                 "method.distribution=erk", "--dense-where", "method.multistep=td_lambda"]) == 0
+                 "method.distribution=erk", "--where", "sparsity=0.9", "--dense-where",
+                 "method.multistep=td_lambda"]) == 0
     t1 = pd.read_csv(out / "table1.csv")
     row = t1[t1["Env."] == "ManySegmentSwimmer-10x2"].iloc[0]
     random = RANDOM_RETURNS["ManySegmentSwimmer-10x2"]
@@ -797,8 +801,8 @@ def test_where_compares_a_slice_against_its_own_dense_reference(tmp_path, capsys
     assert row[mast_col] == pytest.approx(100 * (5.0 - random) / (15.0 - random), abs=1e-3)
     assert row[rigl_col] == pytest.approx(100 * (-30.0 - random) / (15.0 - random), abs=1e-3)
     md = (out / "table1.md").read_text()
-    assert "Runs restricted to method.distribution=erk (dense runs: method.multistep=td_lambda)" \
-        ": 5 of 9 runs kept." in md
+    assert ("Runs restricted to method.distribution=erk, sparsity=0.9 (dense runs: "
+            "method.multistep=td_lambda): 5 of 9 runs kept.") in md
     fill = next(x for x in md.splitlines() if "method=tiny" in x)
     assert "method.distribution=erk" in fill and "td_lambda" not in fill, fill
     capsys.readouterr()
