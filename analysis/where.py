@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
+from mast.config import LATER_KEYS
+
 from .select import DENSE, NULL, canon, config_value
 from .store import Store
 
@@ -37,7 +39,7 @@ def parse_where(items: Sequence[str], flag: str = "--where") -> dict[str, str | 
 
 
 def _check_keys(store: Store, keys: Sequence[str], flag: str) -> None:
-    known = list(store.configs.columns)
+    known = [*store.configs.columns, *(".".join(k) for k in LATER_KEYS)]  # read as their default
     for key in keys:
         if key not in known:
             near = difflib.get_close_matches(key, known, n=3)
