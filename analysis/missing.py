@@ -71,11 +71,8 @@ def _sparse_overrides(paths: list[str], dense_extra: list[str]) -> list[str]:
     runs share (a slice such as `method.distribution=erk`), or, without any, the dense
     baseline's minus its `method.*` knobs (a dense reference trained with TD(λ) does not make
     RigL a TD(λ) method)."""
-    if paths:
-        shared = _recorded_overrides(paths, None)
-        if shared or not dense_extra:
-            return shared
-    return [o for o in dense_extra if not o.lstrip("+~").startswith("method.")]
+    shared = _recorded_overrides(paths, None) if paths else []
+    return shared or [o for o in dense_extra if not o.lstrip("+~").startswith("method.")]
 
 
 def fill_in_commands(store: Store) -> list[str]:

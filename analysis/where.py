@@ -69,11 +69,10 @@ def restrict(store: Store, where: Mapping[str, str | None],
         return store, None
     _check_keys(store, list(where), "--where")
     _check_keys(store, list(dense_where), "--dense-where")
-    sparse_where = dict(where)
     dense_only = {k: v for k, v in where.items() if not _sparse_only(k)} | dense_where
     methods = dict(zip(store.runs["run_id"], store.runs["method"], strict=True))
     keep = [r for r, m in methods.items()
-            if _matches(store, r, dense_only if m == DENSE else sparse_where)]
+            if _matches(store, r, dense_only if m == DENSE else where)]
     shown = ", ".join(f"{k}={v}" for k, v in where.items()) or "all"
     dense_shown = ", ".join(f"{k}={v}" for k, v in dense_only.items()) or "all"
     note = (f"Runs restricted to {shown} (dense runs: {dense_shown}): {len(keep)} of "
