@@ -159,6 +159,10 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   # (MAST without Soft Mellowmax and the dual buffer)
   $PY run.py -m $v2 seed=0 method=rigl method.multistep=td_lambda algo.twin_critics=true $ck \
     || echo "=== status $?"
+  # is Soft Mellowmax on top of the twin critics' minimum one pessimistic correction too many?
+  # (MAST ERK's critics underestimate: Q at t = 0 −0.4 / −1.3 vs discounted returns +14 / +15)
+  $PY run.py -m $v2 seed=0 method=mast ablation=no_soft_mellowmax algo.twin_critics=true \
+    method.distribution=erk $ck || echo "=== status $?"
 }
 
 ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order
