@@ -1,8 +1,9 @@
 """Model size and FLOPs of sparse value-based MARL models (paper appendix B.4, DESIGN §5).
 
 Pure functions, no torch: the networks are described by their weight-matrix shapes (PyMARL
-defaults, `NetworkSizes`), and each algorithm by which networks it trains and how often each one
-runs per update (paper Table 4, eqs. (16), (21), (24)).
+defaults, `NetworkSizes`; a run's own widths from its config, `config_sizes`), and each algorithm
+by which networks it trains and how often each one runs per update (paper Table 4, eqs. (16),
+(21), (24)).
 
 Conventions (they reproduce the resource columns of the paper's Table 1 within 0.001):
 
@@ -41,17 +42,34 @@ Densities = Mapping[str, float] | None
 
 @dataclass(frozen=True)
 class NetworkSizes:
-    """Hidden widths of the networks (PyMARL defaults, paper Table 3)."""
+    """What a run's config sets that changes the counts: hidden widths (PyMARL defaults, paper
+    Table 3) and COMIX's CEM search budget (FACMAC's)."""
 
     rnn_hidden: int = 64  # agent fc1 width and GRU hidden size
     mixing_embed: int = 32  # QMIX mixing embedding E
     hypernet_hidden: int = 64  # hidden width of the 2-layer hypernetworks
     central_hidden: int = 256  # WQMIX unrestricted mixer width (3 ReLU layers) and its V(s)
-    mlp_hidden: int = 400  # COMIX Q(o, a) MLP: two hidden layers (FACMAC)
+    mlp_hidden: int = 400  # Q(o, a) MLPs (COMIX, FACMAC's critic): two hidden layers
+    cem_samples: int = 64  # COMIX: K actions scored per CEM iteration
+    cem_iterations: int = 2  # COMIX: I iterations, so K·I Q_i passes per greedy step
 
 
 COMIX_SIZES = NetworkSizes(mixing_embed=64, hypernet_hidden=64)  # FACMAC's COMIX mixer
-CEM_SAMPLES, CEM_ITERATIONS = 64, 2  # FACMAC's CEM: K samples × iterations Q passes per step
+
+
+def config_sizes(cfg) -> NetworkSizes:
+    """The widths and CEM budget a run's config builds its networks with (`agent.rnn_hidden_dim`,
+    `algo.mixing_embed_dim`, `algo.hypernet_hidden_dim`, `algo.central_hidden_dim`,
+    `algo.hidden_dim`, `algo.cem_samples`, `algo.cem_iterations`), so a run with overridden widths
+    is counted, and normalised to its dense model, at its own widths. Tiny's shrunk widths are
+    not these: Tiny is counted as the sparse model it matches."""
+    a, base = cfg.algo, NetworkSizes()
+    return NetworkSizes(
+        rnn_hidden=cfg.agent.rnn_hidden_dim, mixing_embed=a.mixing_embed_dim,
+        hypernet_hidden=a.hypernet_hidden_dim, central_hidden=a.central_hidden_dim,
+        mlp_hidden=a.get("hidden_dim", base.mlp_hidden),
+        cem_samples=a.get("cem_samples", base.cem_samples),
+        cem_iterations=a.get("cem_iterations", base.cem_iterations))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,18 +218,21 @@ def _wqmix_size(m: Mapping[str, float]) -> float:
     return m["agent"] + m["mixer"] + 2 * (m["central_agent"] + m["central_mixer"])
 
 
-def _qmix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+def _qmix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int,
+                sizes: NetworkSizes) -> float:
     """Eq. (16): 4B(FLOPs_Agent + FLOPs_Mix)."""
     return 4 * batch_size * (f["agent"] + f["mixer"])
 
 
-def _wqmix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+def _wqmix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int,
+                 sizes: NetworkSizes) -> float:
     """Eq. (21): B(3 FLOPs_Agent + 3 FLOPs_Mix + 4 FLOPs_UA + 4 FLOPs_UM)."""
     restricted = 3 * (f["agent"] + f["mixer"])
     return batch_size * (restricted + 4 * (f["central_agent"] + f["central_mixer"]))
 
 
-def _res_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+def _res_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int,
+               sizes: NetworkSizes) -> float:
     """Eq. (24): B(4 FLOPs_Agent + (3 + 2nm) FLOPs_Mix), n agents, m actions.
 
     Table 4 prints (5 + nm) for the mixer factor; eq. (24) is the one that reproduces Table 1.
@@ -229,10 +250,16 @@ def comix_agent(spec: EnvSpec, sizes: NetworkSizes) -> Network:
     return Network("agent", layers, forwards=spec.n_agents)
 
 
-def _comix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+def _cem_passes(sizes: NetworkSizes) -> int:
+    """Q_i forward passes of one CEM search: K samples × I iterations."""
+    return sizes.cem_samples * sizes.cem_iterations
+
+
+def _comix_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int,
+                 sizes: NetworkSizes) -> float:
     """B(3 FLOPs_Agent + K·I FLOPs_Agent + 4 FLOPs_Mix): online Q(o, a) forward and backward
     (3), the target's CEM (K samples × I iterations forward passes), mixer as eq. (16) (4)."""
-    return batch_size * ((3 + CEM_SAMPLES * CEM_ITERATIONS) * f["agent"] + 4 * f["mixer"])
+    return batch_size * ((3 + _cem_passes(sizes)) * f["agent"] + 4 * f["mixer"])
 
 
 def _renamed(build: Callable[[EnvSpec, NetworkSizes], Network], name: str):
@@ -245,22 +272,23 @@ def _comix_twin_size(m: Mapping[str, float]) -> float:
     return 2 * (m["agent"] + m["mixer"] + m["agent2"] + m["mixer2"])
 
 
-def _comix_twin_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int) -> float:
+def _comix_twin_train(f: Mapping[str, float], spec: EnvSpec, batch_size: int,
+                      sizes: NetworkSizes) -> float:
     """COMIX's B((3 + K·I) FLOPs_Agent + 4 FLOPs_Mix) plus the second critic's B(4 FLOPs_Agent2 +
     4 FLOPs_Mix2): its online forward and backward (3 each) and its target valuing the first
     target agent's CEM action once (1 each; `algo.twin_critics`, TD3's clipped double Q)."""
-    return (_comix_train(f, spec, batch_size)
+    return (_comix_train(f, spec, batch_size, sizes)
             + batch_size * 4 * (f["agent2"] + f["mixer2"]))
 
 
-def _agent_test(f: Mapping[str, float]) -> float:
+def _agent_test(f: Mapping[str, float], sizes: NetworkSizes) -> float:
     """FLOPs_Agent: one greedy step of every agent."""
     return f["agent"]
 
 
-def _comix_test(f: Mapping[str, float]) -> float:
+def _comix_test(f: Mapping[str, float], sizes: NetworkSizes) -> float:
     """A greedy COMIX step runs CEM: K·I forward passes of every agent."""
-    return CEM_SAMPLES * CEM_ITERATIONS * f["agent"]
+    return _cem_passes(sizes) * f["agent"]
 
 
 NetworkBuilder = Callable[[EnvSpec, NetworkSizes], Network]
@@ -270,9 +298,10 @@ NetworkBuilder = Callable[[EnvSpec, NetworkSizes], Network]
 class AlgoAccounting:
     networks: tuple[NetworkBuilder, ...]
     model_size: Callable[[Mapping[str, float]], float]
-    train_flops: Callable[[Mapping[str, float], EnvSpec, int], float]
-    test_flops: Callable[[Mapping[str, float]], float] = _agent_test
-    sizes: NetworkSizes = NetworkSizes()  # the algorithm's default widths (dense reference)
+    train_flops: Callable[[Mapping[str, float], EnvSpec, int, NetworkSizes], float]
+    test_flops: Callable[[Mapping[str, float], NetworkSizes], float] = _agent_test
+    # the algorithm's default widths (its config's defaults) for an env spec
+    default_sizes: Callable[[EnvSpec], NetworkSizes] = lambda spec: NetworkSizes()
 
 
 def _central_agent(spec: EnvSpec, sizes: NetworkSizes) -> Network:
@@ -288,11 +317,11 @@ ALGOS: dict[str, AlgoAccounting] = {
         (agent_network, qmix_mixer, _central_agent, central_mixer), _wqmix_size, _wqmix_train
     ),
     "comix": AlgoAccounting((comix_agent, qmix_mixer), _online_and_target, _comix_train,
-                            _comix_test, COMIX_SIZES),
+                            _comix_test, lambda spec: COMIX_SIZES),
     # `algo=comix algo.twin_critics=true`: the second critic trains but never acts
     "comix-twin": AlgoAccounting(
         (comix_agent, qmix_mixer, _renamed(comix_agent, "agent2"), _renamed(qmix_mixer, "mixer2")),
-        _comix_twin_size, _comix_twin_train, _comix_test, COMIX_SIZES),
+        _comix_twin_size, _comix_twin_train, _comix_test, lambda spec: COMIX_SIZES),
 }
 
 
@@ -322,8 +351,8 @@ def _algo(algo: str) -> AlgoAccounting:
 def networks(algo: str, spec: EnvSpec, sizes: NetworkSizes | None = None) -> tuple[Network, ...]:
     """The networks whose weights `algo` trains (one copy each, no targets); `sizes` defaults to
     the algorithm's own widths."""
-    accounting = _algo(algo)
-    return tuple(build(spec, sizes or accounting.sizes) for build in accounting.networks)
+    sizes = sizes or _algo(algo).default_sizes(spec)
+    return tuple(build(spec, sizes) for build in _algo(algo).networks)
 
 
 def layer_names(algo: str, spec: EnvSpec, sizes: NetworkSizes | None = None) -> list[str]:
@@ -418,13 +447,14 @@ def resource_usage(
     """
     accounting = _algo(algo)
     _check(algo, spec, sparsity, sizes, densities)
+    sizes = sizes or accounting.default_sizes(spec)
     nets = networks(algo, spec, sizes)
     m = {net.name: net.size(sparsity, densities) for net in nets}
     f = {net.name: net.flops(sparsity, densities) for net in nets}
     return {
         "total_size": accounting.model_size(m),
-        "flops_train": accounting.train_flops(f, spec, batch_size),
-        "flops_test": accounting.test_flops(f),
+        "flops_train": accounting.train_flops(f, spec, batch_size, sizes),
+        "flops_test": accounting.test_flops(f, sizes),
     }
 
 

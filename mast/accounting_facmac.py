@@ -1,6 +1,8 @@
 """FACMAC's model size and FLOPs (DESIGN §5 conventions), registered into `mast.accounting`.
 
-Networks (FACMAC defaults; `hidden` = the critic width, which FACMAC ties to its agent width):
+Networks (FACMAC defaults; a run's own widths come from `accounting.config_sizes`: the actor's
+`agent.rnn_hidden_dim` (discrete) or `algo.hidden_dim` (continuous), the critic's `algo.hidden_dim`,
+the mixer's `algo.mixing_embed_dim`):
 - discrete actions (SMAC): actor = PyMARL RNN agent (input obs ⊕ last action ⊕ id → 64, GRU 64,
   → U logits); critic Q_i(o_i, a_i) = [obs ⊕ id ⊕ one-hot action] → 64 → 64 → 1; QMIX mixer,
   embed 32, hypernetworks 64;
@@ -31,22 +33,22 @@ works. Layer names: `actor.fc1`, `actor.rnn`, `critic.fc2`, `mixer.hyper_w1.0`, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mast.accounting import AlgoAccounting, Network, NetworkSizes
     from mast.envs.base import EnvSpec
 
-CONTINUOUS_MIXING_EMBED = 64  # FACMAC MA-MuJoCo (SMAC: NetworkSizes.mixing_embed = 32)
 
+def facmac_default_sizes(spec: EnvSpec) -> NetworkSizes:
+    """FACMAC's widths per action kind (`FACMACConfig` on SMAC, `+experiment=facmac_mamujoco`
+    on MA-MuJoCo): discrete, critic 64 and the PyMARL agent and mixer; continuous, actor and
+    critic 400 and a mixer embedding of 64."""
+    from mast.accounting import NetworkSizes
 
-def _kind_sizes(spec: EnvSpec, sizes: NetworkSizes) -> NetworkSizes:
-    """FACMAC's widths per action kind: discrete uses `rnn_hidden` for actor and critic (64);
-    continuous uses `mlp_hidden` (400) for both and a mixer embedding of 64."""
     if spec.continuous is None:
-        return sizes
-    return replace(sizes, rnn_hidden=sizes.mlp_hidden, mixing_embed=CONTINUOUS_MIXING_EMBED)
+        return NetworkSizes(mlp_hidden=64)
+    return NetworkSizes(mlp_hidden=400, mixing_embed=64)
 
 
 def facmac_actor(spec: EnvSpec, sizes: NetworkSizes) -> Network:
@@ -55,7 +57,7 @@ def facmac_actor(spec: EnvSpec, sizes: NetworkSizes) -> Network:
 
     if spec.continuous is None:
         return agent_network(spec, sizes, name="actor")
-    h = _kind_sizes(spec, sizes).rnn_hidden
+    h = sizes.mlp_hidden
     layers = (Linear("fc1", spec.obs_dim + spec.n_agents, h), Linear("fc2", h, h),
               Linear("fc3", h, spec.n_actions))
     return Network("actor", layers, forwards=spec.n_agents)
@@ -65,17 +67,10 @@ def facmac_critic(spec: EnvSpec, sizes: NetworkSizes) -> Network:
     """Q_i(o_i, a_i): [obs ⊕ id ⊕ action] → h → h → 1, shared by all agents."""
     from mast.accounting import Linear, Network
 
-    h = _kind_sizes(spec, sizes).rnn_hidden
+    h = sizes.mlp_hidden
     layers = (Linear("fc1", spec.obs_dim + spec.n_agents + spec.n_actions, h),
               Linear("fc2", h, h), Linear("fc3", h, 1))
     return Network("critic", layers, forwards=spec.n_agents)
-
-
-def facmac_mixer(spec: EnvSpec, sizes: NetworkSizes) -> Network:
-    """QMIX hypernetworks + dense mixing arithmetic, FACMAC's embedding per action kind."""
-    from mast.accounting import qmix_mixer
-
-    return qmix_mixer(spec, _kind_sizes(spec, sizes))
 
 
 def facmac_model_size(m: Mapping[str, float]) -> float:
@@ -84,19 +79,19 @@ def facmac_model_size(m: Mapping[str, float]) -> float:
 
 
 def facmac_train_flops(f: Mapping[str, float], spec: EnvSpec, batch_size: int,
-                       operator_support: int = 1) -> float:
+                       sizes: NetworkSizes | None = None, operator_support: int = 1) -> float:
     """B(4F_A + (5 + support)F_C + 6F_M); support = target-critic passes per sample (1: FACMAC's
     target at the target actor's action)."""
     return batch_size * (4 * f["actor"] + (5 + operator_support) * f["critic"] + 6 * f["mixer"])
 
 
-def facmac_test_flops(f: Mapping[str, float]) -> float:
+def facmac_test_flops(f: Mapping[str, float], sizes: NetworkSizes) -> float:
     """F_Actor: one greedy step of every agent."""
     return f["actor"]
 
 
 def facmac_accounting() -> AlgoAccounting:
-    from mast.accounting import AlgoAccounting, NetworkSizes
+    from mast.accounting import AlgoAccounting, qmix_mixer
 
-    return AlgoAccounting((facmac_actor, facmac_critic, facmac_mixer), facmac_model_size,
-                          facmac_train_flops, facmac_test_flops, NetworkSizes())
+    return AlgoAccounting((facmac_actor, facmac_critic, qmix_mixer), facmac_model_size,
+                          facmac_train_flops, facmac_test_flops, facmac_default_sizes)

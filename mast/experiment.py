@@ -138,13 +138,12 @@ class Experiment:
                                          self.device, cfg.seed + 1)
         self.rng = np.random.default_rng(cfg.seed)
         self.c = Counters()
-        algo = accounting.accounting_name(cfg.algo)
-        densities = self._layer_densities(algo)
-        self.resources = accounting.resource_ratios(algo, self.spec, self.sparsity,
-                                                    densities=densities)
+        algo, sizes = accounting.accounting_name(cfg.algo), accounting.config_sizes(cfg)
+        densities = self._layer_densities(algo, sizes)
+        self.resources = accounting.resource_ratios(algo, self.spec, self.sparsity, sizes,
+                                                    densities)
         self.flops_per_update = accounting.train_flops_per_update(
-            algo, self.spec, self.sparsity, batch_size=cfg.train.batch_size_episodes,
-            densities=densities)
+            algo, self.spec, self.sparsity, cfg.train.batch_size_episodes, sizes, densities)
         self.prev_masks = None
         self._resume_or_start()
         config = semantic_dict(cfg) | {"run_id": self.run_id}
@@ -153,7 +152,8 @@ class Experiment:
                                  progress_file=self.store.dir / PROGRESS_FILE,
                                  score="win_rate" if self._score_key == "test_win_rate" else "return")
 
-    def _layer_densities(self, algo: str) -> dict[str, float] | None:
+    def _layer_densities(self, algo: str,
+                         sizes: accounting.NetworkSizes) -> dict[str, float] | None:
         """The masks' per-layer densities when they are not the uniform budget (ERK, exempt
         layers, per-unit-type densities, a ticket of such a run); None keeps the exact uniform
         accounting."""
@@ -167,7 +167,7 @@ class Experiment:
         if active == layer_active_counts(shapes, self.sparsity):
             return None
         counts = {n: (active.get(n, math.prod(s)), math.prod(s)) for n, s in shapes.items()}
-        return accounting.mask_densities(algo, self.spec, counts)
+        return accounting.mask_densities(algo, self.spec, counts, sizes)
 
     def _widths(self) -> Widths:
         """Tiny: shrink every hidden width by one factor so the parameter count matches the

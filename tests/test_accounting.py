@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from mast.accounting import (
+    ALGOS,
     NetworkSizes,
     accounting_name,
     budget_densities,
+    config_sizes,
     gru_flops,
     gru_size,
     layer_names,
@@ -166,21 +168,20 @@ def test_mask_densities_name_layers_by_hand():
         mask_densities("qmix", SMAC_MAPS["3m"], {"agent.fc3.weight": (1, 2)})
 
 
-@pytest.mark.parametrize(
-    ("overrides", "env", "map_name"),
-    [
-        (["algo=qmix", "env=smac"], "smac", "3m"),
-        (["algo=wqmix", "env=smac"], "smac", "3m"),
-        (["algo=res", "env=smac"], "smac", "2s3z"),
-        (["algo=facmac", "env=smac"], "smac", "3m"),
-        (["algo=comix", "env=mamujoco", "algo.twin_critics=true"], "mamujoco",
-         "ManySegmentSwimmer-10x2"),
-        (["+experiment=facmac_mamujoco"], "mamujoco", "Humanoid-9|8"),
-    ],
-)
-def test_budget_densities_are_a_runs_masks(overrides, env, map_name):
-    """ERK from the accounting's weight shapes alone equals the per-layer densities of the masks
-    a run draws over its real networks (so the shapes match the modules, GRU and stacks included)."""
+# A run of every accounted network family: (overrides, env, accounting map name).
+REAL_NETS = [
+    (["algo=qmix", "env=smac"], "smac", "3m"),
+    (["algo=wqmix", "env=smac"], "smac", "3m"),
+    (["algo=res", "env=smac"], "smac", "2s3z"),
+    (["algo=facmac", "env=smac"], "smac", "3m"),
+    (["algo=comix", "env=mamujoco", "algo.twin_critics=true"], "mamujoco",
+     "ManySegmentSwimmer-10x2"),
+    (["+experiment=facmac_mamujoco"], "mamujoco", "Humanoid-9|8"),
+]
+
+
+def _real_learner(overrides, env, map_name, sparsity):
+    """(cfg, spec, learner) of a run of `overrides` on `map_name`, its real networks built."""
     import torch
 
     from mast.accounting import env_spec
@@ -191,15 +192,44 @@ def test_budget_densities_are_a_runs_masks(overrides, env, map_name):
     scenario, _, conf = map_name.partition("-")
     where = ([f"env.map={map_name}"] if env == "smac"
              else [f"env.scenario={scenario}", f"env.agent_conf='{conf}'"])
-    cfg = compose_cfg([*overrides, *where, "method=static", "method.distribution=erk",
-                       "sparsity=0.9"], tiny=False)
-    spec, algo = env_spec(env, map_name), accounting_name(cfg.algo)
-    learner = build_learner(cfg, spec, torch.device("cpu"), Widths.from_config(cfg), 0.9)
+    cfg = compose_cfg([*overrides, *where], tiny=False)
+    spec = env_spec(env, map_name)
+    return cfg, spec, build_learner(cfg, spec, torch.device("cpu"), Widths.from_config(cfg),
+                                    sparsity)
+
+
+@pytest.mark.parametrize(("overrides", "env", "map_name"), REAL_NETS)
+def test_budget_densities_are_a_runs_masks(overrides, env, map_name):
+    """ERK from the accounting's weight shapes alone equals the per-layer densities of the masks
+    a run draws over its real networks (so the shapes match the modules, GRU and stacks included)."""
+    cfg, spec, learner = _real_learner(
+        [*overrides, "method=static", "method.distribution=erk", "sparsity=0.9"], env, map_name,
+        0.9)
+    algo = accounting_name(cfg.algo)
     counts = {n: (int(m.sum()), m.numel()) for n, m in learner.sparse.masks.masks.items()}
     erk = budget_densities(algo, spec, 0.9, "erk")
     assert erk == mask_densities(algo, spec, counts)
     assert min(erk.values()) < 0.1 < max(erk.values())  # not the uniform budget
     assert budget_densities(algo, spec, 0.9, "uniform") is None
+
+
+@pytest.mark.parametrize(("overrides", "env", "map_name"), REAL_NETS)
+def test_a_runs_own_widths_are_counted(overrides, env, map_name):
+    """`config_sizes` of a default config is the algorithm's default accounting; with every width
+    overridden, the accounting's parameter count is that of the run's real networks (before the
+    widths were read from the config, FACMAC's critic was counted at the actor's width)."""
+    cfg, spec, learner = _real_learner(overrides, env, map_name, 0.0)
+    algo = accounting_name(cfg.algo)
+    assert config_sizes(cfg) == ALGOS[algo].default_sizes(spec)
+    widths = ["agent.rnn_hidden_dim=24", "algo.mixing_embed_dim=12",
+              "algo.hypernet_hidden_dim=20", "algo.central_hidden_dim=40"]
+    if "hidden_dim" in cfg.algo:
+        widths.append("algo.hidden_dim=36")
+    cfg, spec, learner = _real_learner([*overrides, *widths], env, map_name, 0.0)
+    real = sum(p.numel() for p in learner.nets.parameters())
+    counted = sum(net.size(0.0) for net in networks(algo, spec, config_sizes(cfg)))
+    assert counted == real
+    assert counted < sum(net.size(0.0) for net in networks(algo, spec))
 
 
 @pytest.mark.parametrize(

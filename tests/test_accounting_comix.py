@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -16,11 +17,25 @@ from mast.envs.mamujoco_maps import PAPER_SPECS
 from .conftest import ROOT
 
 
-def test_cem_constants_are_the_config_defaults():
-    c = COMIXConfig(name="comix")
-    assert (A.CEM_SAMPLES, A.CEM_ITERATIONS) == (c.cem_samples, c.cem_iterations)
-    assert (A.COMIX_SIZES.mlp_hidden, A.COMIX_SIZES.mixing_embed) == (c.hidden_dim,
-                                                                       c.mixing_embed_dim)
+def test_default_sizes_are_the_config_defaults():
+    c, sizes = COMIXConfig(name="comix"), A.COMIX_SIZES
+    assert (sizes.cem_samples, sizes.cem_iterations) == (c.cem_samples, c.cem_iterations)
+    assert (sizes.mlp_hidden, sizes.mixing_embed) == (c.hidden_dim, c.mixing_embed_dim)
+
+
+def test_cem_budget_scales_the_agent_passes():
+    """A run's own CEM budget (the Swimmer preset's 16 samples): K·I agent passes per greedy step
+    and per target, so the test-FLOPs ratio stays the density while the train-FLOPs ratio moves."""
+    spec = PAPER_SPECS["ManySegmentSwimmer-10x2"]
+    small = replace(A.COMIX_SIZES, cem_samples=16, cem_iterations=3)
+    f_agent = A.networks("comix", spec)[0].flops(0.9)
+    f_mix = A.networks("comix", spec)[1].flops(0.9)
+    got = A.resource_usage("comix", spec, 0.9, batch_size=10, sizes=small)
+    assert got["flops_test"] == pytest.approx(48 * f_agent)
+    assert got["flops_train"] == pytest.approx(10 * ((3 + 48) * f_agent + 4 * f_mix))
+    ratios = A.resource_ratios("comix", spec, 0.9, sizes=small)
+    assert ratios["flops_test"] == pytest.approx(0.1)
+    assert ratios["flops_train"] != pytest.approx(A.resource_ratios("comix", spec, 0.9)["flops_train"])
 
 
 def test_swimmer_by_hand():

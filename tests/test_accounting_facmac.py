@@ -11,7 +11,6 @@ import pytest
 
 from mast import accounting as A
 from mast.accounting_facmac import facmac_train_flops
-from mast.config import FACMACConfig
 from mast.envs.mamujoco_maps import PAPER_SPECS
 from mast.envs.smac_maps import smac_env_spec
 
@@ -58,13 +57,6 @@ def test_soft_mellowmax_support_adds_target_critic_passes():
     f = {"actor": 1.0, "critic": 10.0, "mixer": 100.0}
     one = facmac_train_flops(f, smac_env_spec("3m"), 32)
     assert facmac_train_flops(f, smac_env_spec("3m"), 32, operator_support=9) - one == 32 * 8 * 10
-
-
-def test_widths_are_the_config_defaults():
-    c = FACMACConfig(name="facmac")
-    sizes = A.ALGOS["facmac"].sizes
-    assert (sizes.rnn_hidden, sizes.mixing_embed, sizes.hypernet_hidden) == (
-        c.hidden_dim, c.mixing_embed_dim, c.hypernet_hidden_dim)
 
 
 def test_cli_prints_facmac_ratios():

@@ -118,7 +118,8 @@ def test_erk_run_records_its_layer_budget(tiny_cfg):
     exp = Experiment(tiny_cfg("method=static", "sparsity=0.9", "method.distribution=erk"))
     exp.run()
     summary = json.loads((exp.store.dir / "summary.json").read_text())
-    uniform = accounting.resource_ratios("qmix", exp.spec, 0.9)
+    sizes = accounting.config_sizes(exp.cfg)
+    uniform = accounting.resource_ratios("qmix", exp.spec, 0.9, sizes)
     assert summary["flops_test"] < uniform["flops_test"] - 0.005
     assert summary["flops_test"] == pytest.approx(accounting.resource_ratios(
-        "qmix", exp.spec, 0.9, densities=exp._layer_densities("qmix"))["flops_test"])
+        "qmix", exp.spec, 0.9, sizes, exp._layer_densities("qmix", sizes))["flops_test"])
