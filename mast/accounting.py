@@ -351,8 +351,9 @@ def _algo(algo: str) -> AlgoAccounting:
 def networks(algo: str, spec: EnvSpec, sizes: NetworkSizes | None = None) -> tuple[Network, ...]:
     """The networks whose weights `algo` trains (one copy each, no targets); `sizes` defaults to
     the algorithm's own widths."""
-    sizes = sizes or _algo(algo).default_sizes(spec)
-    return tuple(build(spec, sizes) for build in _algo(algo).networks)
+    accounting = _algo(algo)
+    sizes = sizes or accounting.default_sizes(spec)
+    return tuple(build(spec, sizes) for build in accounting.networks)
 
 
 def layer_names(algo: str, spec: EnvSpec, sizes: NetworkSizes | None = None) -> list[str]:
