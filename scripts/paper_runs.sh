@@ -145,15 +145,15 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true algo.target_tau=0.005 $ck \
     || echo "=== status $?"
   # MAST's hybrid TD(λ) on the dense twin critics: multi-step targets from T0 = 0.375·t_max on
-  $PY run.py -m $v2 seed=0,1 method=dense algo.twin_critics=true method.multistep=td_lambda $ck \
+  $PY run.py -m $v2 seed=0,1,2 method=dense algo.twin_critics=true method.multistep=td_lambda $ck \
     || echo "=== status $?"
   # MAST's layer budget: uniform 90% leaves each agent's Q_i on 40 of the 400 last-layer units and
   # 1.6 inputs per first-layer unit; ERK (Evci et al. 2020) keeps those small layers dense and
   # thins the 400×400 one instead (README "Where the comparison stands")
-  $PY run.py -m $v2 seed=0,1 method=mast algo.twin_critics=true method.distribution=erk $ck \
+  $PY run.py -m $v2 seed=0,1,2 method=mast algo.twin_critics=true method.distribution=erk $ck \
     || echo "=== status $?"
   # the issue's comparison: RigL and static at MAST's ERK budget, same seeds (README table)
-  $PY run.py -m $v2 seed=0,1 method=rigl,static algo.twin_critics=true method.distribution=erk \
+  $PY run.py -m $v2 seed=0,1,2 method=rigl,static algo.twin_critics=true method.distribution=erk \
     $ck || echo "=== status $?"
   # which part of MAST costs it against dense + TD(λ): the 90% RigL network with TD(λ) alone
   # (MAST without Soft Mellowmax and the dual buffer)
@@ -161,7 +161,7 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
     || echo "=== status $?"
   # is Soft Mellowmax on top of the twin critics' minimum one pessimistic correction too many?
   # (MAST ERK's critics underestimate: Q at t = 0 −0.4 / −1.3 vs discounted returns +14 / +15)
-  $PY run.py -m $v2 seed=0 method=mast ablation=no_soft_mellowmax algo.twin_critics=true \
+  $PY run.py -m $v2 seed=0,1 method=mast ablation=no_soft_mellowmax algo.twin_critics=true \
     method.distribution=erk $ck || echo "=== status $?"
 }
 
