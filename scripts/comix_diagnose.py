@@ -6,7 +6,8 @@ Rolls out `--episodes` episodes with the run's exploration noise at the checkpoi
 uniform warm-up of `algo.start_steps`) and prints: Q_tot of the taken
 actions against the Monte Carlo discounted return at a few steps; per agent, the CEM maximum's
 value against the taken action's (the operator's overestimation); Q_tot at the CEM greedy actions;
-and the mixer's slopes ∂Q_tot/∂Q_i. Used for the README's COMIX-on-a-CPU-budget diagnosis.
+the mixer's slopes ∂Q_tot/∂Q_i; and, for operators other than max, how far the target operator
+sits below the CEM greedy value in Q_tot units (its per-step bias). Used for the README's COMIX-on-a-CPU-budget diagnosis.
 """
 
 from __future__ import annotations
@@ -65,6 +66,21 @@ def main() -> None:
           f" vs taken {float(learner.nets['mixer'](taken, states).mean()):.3f}")
     k = mixer_slopes(learner.nets["mixer"], taken, states)
     print(f"mixer slope per agent {float(k.mean()):.2f} (sum over agents {float(k.sum(-1).mean()):.1f})")
+    if cfg.method.operator != "max":
+        _operator_gap(learner, obs, states, cfg.train.gamma)
+
+
+def _operator_gap(learner, obs: torch.Tensor, states: torch.Tensor, gamma: float) -> None:
+    """How far the target operator sits below the CEM greedy value, per bootstrap, in Q_tot
+    units of the target mixer: a per-step bias the TD recursion compounds by up to 1/(1 − γ)."""
+    res = learner._bootstrap_candidates(obs)
+    mixer = learner.target["mixer"]
+    op = learner._per_agent_bootstrap(res, mixer, states)
+    greedy, under = mixer(res.best_value, states), mixer(op, states)
+    gap = float((greedy - under).mean())
+    print(f"target operator {learner.cfg.method.operator}: per agent {float(op.mean()):.4f} vs "
+          f"CEM greedy {float(res.best_value.mean()):.4f}; Q_tot {float(under.mean()):.3f} vs "
+          f"{float(greedy.mean()):.3f}, gap {gap:.3f} per step (× 1/(1 − γ) = {gap / (1 - gamma):.1f})")
 
 
 if __name__ == "__main__":
