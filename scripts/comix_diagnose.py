@@ -80,7 +80,7 @@ def _operator_gap(learner, obs: torch.Tensor, states: torch.Tensor, gamma: float
     gap = float((greedy - under).mean())
     print(f"target operator {learner.cfg.method.operator}: per agent {float(op.mean()):.4f} vs "
           f"CEM greedy {float(res.best_value.mean()):.4f}; Q_tot {float(under.mean()):.3f} vs "
-          f"{float(greedy.mean()):.3f}, gap {gap:.3f} per step (× 1/(1 − γ) = {gap / (1 - gamma):.1f})")
+          f"{float(greedy.mean()):.3f}, gap {gap:.3g} per step (× 1/(1 − γ) = {gap / (1 - gamma):.1f})")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ operators over CEM candidates, action bounds, RLx2's policy distance and the sof
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -266,6 +269,21 @@ def test_twin_critics_run_sparse(tiny_cfg):
     for name, p in exp.learner.target.named_parameters():
         if name in masks:
             assert (p[~masks[name].bool()] == 0).all()
+
+
+def test_diagnosis_script_measures_the_operator_gap(tiny_cfg):
+    """`scripts/comix_diagnose.py` on a MAST run's checkpoint (real process): Soft Mellowmax over
+    distinct candidate values sits below their maximum, the CEM greedy value, so its gap in
+    Q_tot units is positive. At 50% (at 90% this tiny agent's utilities ignore the action)."""
+    exp = Experiment(tiny_cfg(*COMIX_TINY, *SCENARIOS["swimmer"], *BUDGET, "method=mast",
+                              "algo.twin_critics=true", "sparsity=0.5"))
+    assert exp.run()["status"] == "finished"
+    out = subprocess.run([sys.executable, "scripts/comix_diagnose.py", str(exp.store.dir),
+                          "--episodes", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    gap = re.search(r"target operator soft_mellowmax: .* gap (\S+) per step", out.stdout)
+    assert gap is not None, out.stdout
+    assert float(gap.group(1)) > 0
 
 
 def test_actions_respect_bounds_and_padding(tiny_cfg):
