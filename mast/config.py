@@ -271,6 +271,7 @@ class Config:
     save_buffer: bool = False  # include the replay buffer in checkpoints
     final_window: int = 20  # evaluations averaged into final_win_rate
     results_dir: str = "results"
+    lock_stale_s: float = 600.0  # a run lock whose heartbeat is older is taken over
     device: str = "auto"  # auto | cpu | cuda
     fail_at_t_env: int | None = None  # test hook: raise inside training at this step
     progress: str = "auto"  # auto | bar | log | none
@@ -357,6 +358,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"train.lr={cfg.train.lr} must be > 0")
     if cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed} must be >= 0")
+    if cfg.lock_stale_s <= 0:
+        raise ConfigError(f"lock_stale_s={cfg.lock_stale_s} must be > 0 (seconds)")
     m = cfg.method
     if m.buffer == "dual" and (m.batch_offline < 0 or m.batch_online < 0
                                or m.batch_offline + m.batch_online <= 0):
@@ -449,7 +452,7 @@ def _validate_sparse_analyses(cfg: DictConfig) -> None:
 
 # Keys that do not change what is learned: excluded from the run id.
 NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_buffer",
-                "progress", "test_n_envs", "fail_at_t_env")
+                "progress", "test_n_envs", "fail_at_t_env", "lock_stale_s")
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
 LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0,

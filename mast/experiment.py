@@ -31,7 +31,7 @@ from mast.replay import collate, make_buffer
 from mast.runner import EpisodeRunner
 from mast.sweep import PROGRESS_FILE
 from mast.tracking.console import Progress
-from mast.tracking.lock import RunLock
+from mast.tracking.lock import LockLost, RunLock
 from mast.tracking.store import RunStore
 from mast.tracking.wandb_sink import WandbSink
 
@@ -88,7 +88,7 @@ class Experiment:
         live process trains raises RunLocked before anything is written."""
         if self.store.status == "finished":
             return self._skipped()
-        with RunLock(self.store.dir, self.run_id):
+        with RunLock(self.store.dir, self.run_id, self.cfg.lock_stale_s) as self.lock:
             if self.store.status == "finished":  # finished while we waited for the lock
                 return self._skipped()
             return self._run_locked()
@@ -102,25 +102,35 @@ class Experiment:
 
     def _run_locked(self) -> dict:
         self._setup()
-        status = "failed"
+        status: str | None = "failed"
         try:
             self._train()
             status = "finished"
         except Diverged as e:
             status = "diverged"
             log.error("run %s diverged: %s", self.run_id, e)
+        except LockLost:
+            status = None  # another process trains the run now: write nothing more
+            raise
         except BaseException:
             (self.store.dir / "error.txt").write_text(traceback.format_exc())
             raise
         finally:
-            self.store.finish(status, gru_recurrence=fused_gru.in_use())
-            summary = self._write_summary(status)
-            self.wandb.summary(summary)
-            self.wandb.finish(exit_code=0 if status == "finished" else 1)
-            self.progress.close()
+            summary = self._close(status)
         return {"status": status, "run_id": self.run_id,
                 "final_win_rate": summary["final_win_rate"],
                 "final_return": summary.get("final_return"), "dir": str(self.store.dir)}
+
+    def _close(self, status: str | None) -> dict:
+        """Record how the run ended; a process that lost its lock (status None) writes nothing."""
+        summary: dict = {}
+        if status is not None:
+            self.store.finish(status, gru_recurrence=fused_gru.in_use())
+            summary = self._write_summary(status)
+            self.wandb.summary(summary)
+        self.wandb.finish(exit_code=0 if status == "finished" else 1)
+        self.progress.close()
+        return summary
 
     def _setup(self) -> None:
         cfg = self.cfg
@@ -197,6 +207,7 @@ class Experiment:
             c.t_env += rollout.env_steps
             c.episodes += len(episodes)
             train_stats = self._updates(len(episodes))  # sample → update (+ topology)
+            self.lock.ensure_held()  # taken over while this process was frozen: stop
             if c.episodes - c.last_target_sync_episode >= cfg.train.target_update_interval_episodes:
                 self.learner.sync_target()
                 c.last_target_sync_episode = c.episodes

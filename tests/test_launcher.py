@@ -84,7 +84,7 @@ def test_workers_write_under_absolute_sweep_dir_with_placement(ok_sweep) -> None
 
 
 def test_failed_jobs_leave_traceback_and_others_finish(tmp_path: Path, home: Path) -> None:
-    done = sweep(tmp_path / "sweep", home, "x=1,2,boom,crash")
+    done = sweep(tmp_path / "sweep", home, "x=1,2,boom,crash", "hydra.launcher.max_retries=0")
     jobs = tmp_path / "sweep"
     assert done.returncode != 0
     assert "] done x=1 " in done.stdout and "] done x=2 " in done.stdout
@@ -97,6 +97,24 @@ def test_failed_jobs_leave_traceback_and_others_finish(tmp_path: Path, home: Pat
     assert "died" in (jobs / "3" / "error.txt").read_text().lower()  # the crashed worker
     assert len((jobs / "3" / "attempts.txt").read_text().splitlines()) == 1  # never retried
     assert (jobs / "1" / "placement.json").exists()
+
+
+def test_a_dead_worker_is_retried_an_exception_never(tmp_path: Path, home: Path) -> None:
+    """max_retries=1: the job whose worker dies once finishes on its second attempt, the one whose
+    worker always dies fails after two, the one that raises runs once; each retry is logged and
+    the dead attempt's error is kept beside the job."""
+    done = sweep(tmp_path / "sweep", home, "x=1,crash_once,crash,boom", "hydra.launcher.max_retries=1")
+    jobs = tmp_path / "sweep"
+    attempts = {j: len((jobs / str(j) / "attempts.txt").read_text().splitlines()) for j in range(4)}
+    assert attempts == {0: 1, 1: 2, 2: 2, 3: 1}
+    assert done.returncode != 0 and "2 of 4 jobs failed" in done.stderr
+    assert "] done x=crash_once " in done.stdout and "] FAILED x=crash " in done.stdout
+    out = done.stdout + done.stderr
+    assert "[retry 1/1] x=crash_once: worker died: WorkerCrashedError" in out
+    assert "[retry 1/1] x=crash: worker died" in out and "[retry 1/1] x=boom" not in out
+    assert "died" in (jobs / "1" / "error.attempt1.txt").read_text().lower()
+    assert not (jobs / "1" / "error.txt").exists()  # it finished: no error left as its outcome
+    assert "(attempt 2)" in (jobs / "2" / "error.txt").read_text()
 
 
 def test_gpu_request_on_cpu_cluster_fails_before_any_job(tmp_path: Path, home: Path) -> None:
@@ -113,6 +131,9 @@ def test_invalid_launcher_value_names_the_key(tmp_path: Path, home: Path) -> Non
     done = sweep(tmp_path / "sweep", home, "x=1,2", "hydra.launcher.num_gpus=1.5")
     assert done.returncode != 0
     assert "hydra.launcher.num_gpus=1.5" in done.stderr
+    done = sweep(tmp_path / "sweep2", home, "x=1,2", "hydra.launcher.max_retries=-1")
+    assert done.returncode != 0
+    assert "hydra.launcher.max_retries=-1: must be >= 0" in done.stderr
 
 
 # Runs an app with Hydra's per-job composition counted (instrumented, not replaced).

@@ -16,7 +16,7 @@ import pytest
 
 from mast.checkpoint import CheckpointError
 from mast.experiment import Experiment
-from mast.tracking.lock import LOCK_FILE, RunLock, RunLocked
+from mast.tracking.lock import LOCK_FILE, LockLost, RunLock, RunLocked
 
 from .conftest import ROOT, TINY
 
@@ -71,6 +71,37 @@ def test_lock_from_another_host_is_reported(tmp_path):
     assert f"delete {tmp_path / 'run' / LOCK_FILE}" in msg
 
 
+def test_heartbeat_keeps_the_lock_fresh(tmp_path):
+    with RunLock(tmp_path / "run", "r1", stale_after_s=0.4) as lock:  # heartbeat every 0.02 s
+        os.utime(lock.path, (0, 0))
+        time.sleep(0.3)
+        assert time.time() - lock.path.stat().st_mtime < 0.2
+
+
+def test_lock_with_a_stopped_heartbeat_is_taken_over(tmp_path, caplog):
+    """A node that died leaves a lock nobody here can check; its heartbeat ages, and past
+    lock_stale_s the lock is taken over with a warning naming the old holder."""
+    _write_lock(tmp_path / "run", "node-17", 4242)
+    path = tmp_path / "run" / LOCK_FILE
+    old = time.time() - 601
+    os.utime(path, (old, old))
+    with caplog.at_level("WARNING", logger="mast"), RunLock(tmp_path / "run", "r1") as lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+    assert "host node-17 pid 4242" in caplog.text and "heartbeat stopped" in caplog.text
+
+
+def test_a_lock_taken_over_is_lost_and_left_to_its_new_holder(tmp_path):
+    lock = RunLock(tmp_path / "run", "r1", stale_after_s=0.4)
+    lock.acquire()
+    lock.ensure_held()  # still ours
+    _write_lock(tmp_path / "run", "node-17", 4242)  # what a takeover leaves
+    time.sleep(0.1)
+    with pytest.raises(LockLost, match="lost its lock to host node-17 pid 4242"):
+        lock.ensure_held()
+    lock.release()
+    assert json.loads((tmp_path / "run" / LOCK_FILE).read_text())["host"] == "node-17"
+
+
 def test_second_process_exits_at_once_and_writes_nothing(tmp_path):
     """Process A trains; while it holds the lock (paused, so its own files stand still), process
     B asked for the same run exits non-zero within seconds naming the run and A, and every file
@@ -110,6 +141,41 @@ def test_second_process_exits_at_once_and_writes_nothing(tmp_path):
     # a clean console: no JaxMARL banner, no TPU probe line
     for noise in ("Submoduled environments", "Unable to initialize backend 'tpu'", "os.fork()"):
         assert noise not in out_a
+
+
+def test_frozen_holder_is_taken_over_and_stops_without_writing(tmp_path):
+    """A trains and is frozen (SIGSTOP) past lock_stale_s; B, asked for the same run, takes the
+    lock over, resumes A's checkpoint and finishes. Woken, A finds the lock gone, exits non-zero
+    with one LockLost line and writes nothing: B's files are byte-identical afterwards."""
+    results = tmp_path / "results"
+    budget = ("t_max=3000", "test_interval=500", "checkpoint_interval=500", "lock_stale_s=3")
+    a = _train(results, *budget)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(results.glob("*/checkpoints/last.pt")):
+            assert a.poll() is None, a.stdout.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        run_dir = next(results.iterdir())
+        os.kill(a.pid, signal.SIGSTOP)
+        time.sleep(4)  # A's heartbeat is now older than lock_stale_s
+        b = subprocess.run([sys.executable, "run.py", *TINY, f"results_dir={results}", *budget],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env=os.environ | {"WANDB_MODE": "disabled"})
+        assert b.returncode == 0, b.stdout + b.stderr
+        assert f"taking over the lock of host {socket.gethostname()} pid {a.pid}" in b.stdout + b.stderr
+        after_b = _files(run_dir)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    out_a, _ = a.communicate(timeout=300)
+    assert a.returncode == 3, out_a
+    lines = [line for line in out_a.splitlines() if "LockLost" in line]
+    assert len(lines) == 1 and "lost its lock" in lines[0] and "Traceback" not in out_a
+    assert _files(run_dir) == after_b
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["resumed"]
+    steps = [json.loads(x)["t_env"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] >= 3000
 
 
 def test_truncated_checkpoint_falls_back_to_the_previous(tiny_cfg, caplog):

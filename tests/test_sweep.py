@@ -1,22 +1,30 @@
 """The real entry point through the Ray launcher: `python run.py -m ...` on a private local Ray
 instance with the real SMAX environment (tiny budgets). Bad input in any job stops the sweep
 before Ray starts; a job that raises inside training leaves its traceback while the others
-finish; relaunching skips what finished."""
+finish; relaunching skips what finished; a job whose worker is killed is retried and resumes."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .conftest import ROOT, TINY
 
 
-def run_sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+def sweep_command(tmp_path: Path, *overrides: str) -> tuple[list[str], dict[str, str]]:
     env = os.environ | {"WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     command = [sys.executable, "run.py", "-m", *TINY, *overrides,
                f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    return command, env
+
+
+def run_sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    command, env = sweep_command(tmp_path, *overrides)
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -52,8 +60,6 @@ def test_failed_job_keeps_traceback_others_finish_and_relaunch_skips(tmp_path):
 def test_dense_jobs_of_several_sparsities_train_one_run(tmp_path):
     """method=dense ignores sparsity: the launcher resolves run ids on the driver, trains the
     dense run once and reports the other job as the same run; no evaluation is duplicated."""
-    import json
-
     done = run_sweep(tmp_path, "seed=0", "method=dense,mast", "sparsity=0.5,0.9")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
@@ -84,3 +90,35 @@ def test_table1_experiment_expands_every_method_and_dry_run_starts_nothing(tmp_p
         assert f"method={method}" in out
     assert "Nothing was started" in out and "Started a local Ray instance" not in out
     assert not (tmp_path / "results").exists()
+
+
+def test_a_killed_worker_is_retried_and_its_run_resumes(tmp_path):
+    """SIGKILL the process training a job once it has checkpointed (a preempted node, an OOM
+    kill): the launcher submits the job again, the new worker takes the dead process's lock,
+    resumes from the checkpoint and finishes, with every evaluation once."""
+    command, env = sweep_command(tmp_path, "seed=0", "t_max=3000", "test_interval=500",
+                                 "checkpoint_interval=500", "hydra.launcher.max_retries=1")
+    sweep = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    results = tmp_path / "results"
+    try:
+        deadline = time.monotonic() + 300
+        while not list(results.glob("*/checkpoints/prev.pt")):  # a checkpoint after t = 0
+            assert sweep.poll() is None, sweep.stdout.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        run_dir = next(results.iterdir())
+        pid = json.loads((run_dir / "lock").read_text())["pid"]
+        os.kill(pid, signal.SIGKILL)
+        out, _ = sweep.communicate(timeout=600)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, out
+    retries = [line for line in out.splitlines() if "[retry 1/1] " in line]
+    assert len(retries) == 1 and "worker died: WorkerCrashedError" in retries[0]
+    assert "[1/1] done " in out and "1 job in" in out
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["resumed"] is True
+    steps = [json.loads(x)["t_env"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] >= 3000
+    assert not (run_dir / "lock").exists()

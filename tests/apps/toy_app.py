@@ -1,6 +1,7 @@
 """Toy Hydra app for the mast_ray launcher tests.
 
-``x=boom`` raises, ``x=crash`` kills its own worker process, ``x=skip`` returns status skipped;
+``x=boom`` raises, ``x=crash`` kills its own worker process (``x=crash_once``: on its first
+attempt only), ``x=skip`` returns status skipped;
 every job writes ``placement.json`` (thread/GPU env and cwd it saw) into its job folder.
 """
 
@@ -28,9 +29,10 @@ def main(cfg: DictConfig) -> dict:
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     with open(output_dir / "attempts.txt", "a") as attempts:  # a retried job has two lines
         attempts.write(f"{os.getpid()}\n")
+    first = len((output_dir / "attempts.txt").read_text().splitlines()) == 1
     if cfg.x == "boom":
         explode(cfg.x)
-    if cfg.x == "crash":
+    if cfg.x == "crash" or (cfg.x == "crash_once" and first):
         os.kill(os.getpid(), signal.SIGKILL)  # a worker dying outside Python's control
     time.sleep(cfg.sleep_s)
     seen = {var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}

@@ -74,6 +74,7 @@ class Result:
     job_return: JobReturn
     error_file: Path | None = None
     reason: str = ""
+    worker_died: bool = False  # the process running it died: the job may be retried
 
 
 def launch(
@@ -299,7 +300,7 @@ def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: in
     remote = ray.remote(
         num_cpus=conf.num_cpus,
         num_gpus=conf.num_gpus,
-        max_retries=0,  # a crashed job is reported, never silently run twice
+        max_retries=0,  # the driver retries dead workers itself (conf.max_retries), and says so
         max_calls=1,  # a fresh process per job: clean env, GPU memory freed at exit
     )(execute_job)
     jobs = plan.unique
@@ -309,6 +310,7 @@ def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: in
         log_every_s=conf.progress_log_every_s,
     )
     pending, in_flight, results = deque(jobs), {}, []
+    retries = dict.fromkeys((j.idx for j in jobs), 0)
     try:
         while pending or in_flight:
             while pending and len(in_flight) < at_once:
@@ -320,7 +322,13 @@ def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: in
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=conf.poll_s)
             for ref in ready:
                 job, submitted = in_flight.pop(ref)
-                results.append(collect(ref, job, submitted))
+                result = collect(ref, job, submitted, retries[job.idx] + 1)
+                if result.worker_died and retries[job.idx] < conf.max_retries:
+                    retries[job.idx] += 1
+                    retry(result, retries[job.idx], conf.max_retries)
+                    pending.appendleft(job)
+                    continue
+                results.append(result)
                 progress.finished(job.idx, failed=results[-1].status == FAILED)
                 progress.clear()
                 report(results[-1], len(results), len(jobs))
@@ -334,17 +342,29 @@ def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: in
     return results
 
 
-def collect(ref: Any, job: Job, submitted: float) -> Result:
+# Ray's errors for a task whose process or node went away (not an exception the job raised).
+_WORKER_DIED = (
+    ray.exceptions.WorkerCrashedError,
+    ray.exceptions.NodeDiedError,
+    ray.exceptions.OutOfMemoryError,
+    ray.exceptions.ObjectLostError,
+)
+
+
+def collect(ref: Any, job: Job, submitted: float, attempt: int = 1) -> Result:
     """Turn a finished task into a Result; failures get ``error.txt`` in the job folder."""
     try:
         outcome: JobOutcome = ray.get(ref)
     except Exception as error:  # the worker died or failed outside run_job
         text = f"{type(error).__name__}: {error}\n"
-        hint = f"{text}\nRay's worker logs: session_latest/logs under the node's Ray temp dir\n"
+        hint = (f"{text}\n(attempt {attempt}) Ray's worker logs: session_latest/logs under the "
+                "node's Ray temp dir\n")
         ret = JobReturn(overrides=job.config.hydra.overrides.task, status=JobStatus.FAILED)
         ret.return_value = RemoteJobError(text)
         elapsed = time.perf_counter() - submitted
-        return Result(job, FAILED, elapsed, ret, write_error(job.job_dir, hint), _last_line(text))
+        died = isinstance(error, _WORKER_DIED)
+        reason = f"worker died: {type(error).__name__}" if died else _last_line(text)
+        return Result(job, FAILED, elapsed, ret, write_error(job.job_dir, hint), reason, died)
     ret = outcome.job_return
     if outcome.traceback is not None:
         reason = _last_line(outcome.traceback)
@@ -362,6 +382,15 @@ def collect(ref: Any, job: Job, submitted: float) -> Result:
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+def retry(result: Result, k: int, n: int) -> None:
+    """Keep the dead attempt's error beside the job and say that the job runs again."""
+    kept = result.error_file.rename(result.error_file.with_name(f"error.attempt{k}.txt"))
+    log.warning(
+        f"[retry {k}/{n}] {result.job.label}: {result.reason} after "
+        f"{result.elapsed_s:.1f}s; submitted again ({kept.name} in its job folder)"
+    )
 
 
 def report(result: Result, k: int, n: int) -> None:

@@ -16,6 +16,9 @@ class MastRayLauncherConf:
     ``auto``, ``host:port`` or ``ray://host:port`` join an existing cluster (left running).
     ``num_cpus``/``num_gpus`` are reserved per job (fractions allowed: ``num_gpus=0.25`` puts four
     jobs on one GPU). ``max_concurrent`` caps jobs in flight (``null``: as many as fit).
+    ``max_retries``: how often a job whose worker process died (killed, out of memory, its node
+    lost) is submitted again; an exception raised by the job itself is never retried. A retried
+    job must be safe to run again: MAST runs resume from their last checkpoint under their lock.
     ``runtime_env`` goes to ``ray.init``; ``init_kwargs`` too (with ``address=local``: size of the
     private instance, e.g. ``{num_cpus: 8, num_gpus: 1}``). ``log_to_driver`` streams every
     worker's output to this console; off by default, each job's log is in its own folder.
@@ -34,6 +37,7 @@ class MastRayLauncherConf:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     max_concurrent: int | None = None
+    max_retries: int = 2
     runtime_env: dict[str, Any] = field(default_factory=dict)
     init_kwargs: dict[str, Any] = field(default_factory=dict)
     include_dashboard: bool = False

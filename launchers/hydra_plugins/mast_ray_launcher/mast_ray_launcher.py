@@ -37,6 +37,10 @@ def validate(conf: MastRayLauncherConf) -> None:
             f"hydra.launcher.num_gpus={conf.num_gpus}: Ray allows fractions only below 1 "
             "(e.g. 0.25 or 0.5); above 1 it must be a whole number"
         )
+    if conf.max_retries < 0:
+        raise LauncherConfigError(
+            f"hydra.launcher.max_retries={conf.max_retries}: must be >= 0 (0: never retry)"
+        )
     if conf.max_concurrent is not None and conf.max_concurrent < 1:
         raise LauncherConfigError(
             f"hydra.launcher.max_concurrent={conf.max_concurrent}: must be >= 1 or null (no cap)"
