@@ -23,6 +23,7 @@ import yaml
 RUN_COLUMNS = [
     "run_id", "algo", "env", "map", "method", "ablation", "sparsity", "seed", "t_max", "status",
     "final_win_rate", "final_window", "n_evals", "total_size", "flops_train", "flops_test", "path",
+    "end_time",
 ]
 METRIC_COLUMNS = ["run_id", "t_env", "metric", "value"]
 DEFAULT_FINAL_WINDOW = 20
@@ -228,6 +229,7 @@ def make_run_record(
         "flops_train": _num(s.get("flops_train")),
         "flops_test": _num(s.get("flops_test")),
         "path": path,
+        "end_time": str((manifest or {}).get("end_time") or ""),  # ISO 8601: sorts as text
     }
 
 

@@ -38,17 +38,28 @@ ABS_MARK = "(abs.)"
 __all__ = ["NoData", "build_ablation_tables", "build_table1", "build_table5"]
 
 
-def _resources(store: Store, cells: dict, row: tuple) -> dict[str, float]:
+def _resources(store: Store, cells: dict, row: tuple,
+               notes: list[str] | None = None) -> dict[str, float]:
+    """A row's resource ratios from its first sparse method with records, taken from the run
+    that ended last: records of one configuration differ only when the accounting was corrected
+    between runs, and then the newest is the corrected one (noted when ``notes`` is given)."""
     runs = store.runs.set_index("run_id")
     out = {}
     for _, col in RESOURCE_COLS:
         out[col] = math.nan
         for m in RESOURCE_PREF:
-            vals = [runs.at[r, col] for r in cells.get((*row, m), [])]
-            vals = [v for v in vals if not pd.isna(v)]
-            if vals:
-                out[col] = float(vals[0])
-                break
+            ids = sorted(cells.get((*row, m), []), key=lambda r: runs.at[r, "end_time"])
+            vals = [(r, runs.at[r, col]) for r in ids if not pd.isna(runs.at[r, col])]
+            if not vals:
+                continue
+            out[col] = float(vals[-1][1])
+            older = [(r, v) for r, v in vals if round(v, 3) != round(out[col], 3)]
+            if older and notes is not None:
+                tag = lambda r: r.rsplit("_", 1)[-1]  # noqa: E731  (the run id's hash)
+                notes.append(f"{_row_label(row)} {col} {out[col]:.3f} from the newest {m} run "
+                             f"({tag(vals[-1][0])}), older: "
+                             + ", ".join(f"{v:.3f} ({tag(r)})" for r, v in older))
+            break
     return out
 
 
@@ -135,6 +146,7 @@ class _Main:
     n_boot: int
     counts: dict = field(default_factory=dict)
     dense_counts: dict = field(default_factory=dict)
+    resource_notes: list = field(default_factory=list)
 
     @property
     def ci(self) -> bool:
@@ -152,8 +164,11 @@ class _Main:
         return vals
 
     def notes(self, rows: list[tuple]) -> list[str]:
+        resources = (["Resource ratios that differ between runs of a cell (the accounting was "
+                      "corrected between them; the newest record is shown): "
+                      + "; ".join(self.resource_notes) + "."] if self.resource_notes else [])
         return (_seed_notes(rows, self.counts, self.dense_counts, METHODS)
-                + _common_notes(self.store, self.sel, METHODS))
+                + _common_notes(self.store, self.sel, METHODS) + resources)
 
 
 def _main_rows(store: Store, stat: str, n_boot: int) -> tuple[_Main, list[tuple]]:
@@ -195,7 +210,7 @@ def _with_averages(rows: list[tuple], lines: list[tuple[dict, dict]],
 def _table1_line(ctx: _Main, row: tuple, labels: list[str]) -> tuple[dict, dict]:
     """One Table 1 row: resource ratios, then each method normalized to its dense baseline."""
     dvals = ctx.values(row, DENSE)
-    res = _resources(ctx.store, ctx.sel["cells"], row)
+    res = _resources(ctx.store, ctx.sel["cells"], row, ctx.resource_notes)
     nrow, drow = _head(*row)
     nrow.update({lab: res[col] for lab, col in RESOURCE_COLS})
     drow.update({lab: fmt(res[col], 3, "x") for lab, col in RESOURCE_COLS})
@@ -247,7 +262,8 @@ def _table1_notes(store: Store, ci: bool, n_boot: int) -> list[str]:
             "return instead, normalised as 100 × (x − random) / (dense − random) with a random "
             "policy's mean return (mast.envs.mamujoco_maps.RANDOM_RETURNS), since their returns "
             "can be negative.",
-            "Total Size and FLOPs: ratios to the dense model (summary.json)."]
+            "Total Size and FLOPs: ratios to the dense model (summary.json) of the row's first "
+            "sparse method with records (MAST, RigL, SET, SS, RLx2, Tiny), from its newest run."]
 
 
 def build_table1(store: Store, stat: str = "mean", n_boot: int = agg.N_BOOT) -> TableResult:

@@ -819,3 +819,27 @@ def test_where_bad_input_is_one_line_naming_the_key(tmp_path, capsys, args, says
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_resource_ratios_come_from_the_newest_record_and_a_disagreement_is_noted(tmp_path):
+    """Two seeds of one cell whose FLOPs records differ (the accounting was corrected between
+    them): the row shows the run that ended last, whichever seed it is, and a note names both."""
+    for seed, v in enumerate((0.8, 0.9)):
+        write_run(tmp_path, "qmix", "3m", "dense", 0.0, seed, v)
+    ends = {0: "2026-12-02T12:00:00+00:00", 1: "2026-12-01T12:00:00+00:00"}  # seed 0 is newer
+    rids = []
+    for seed, flops in ((0, 0.066), (1, 0.100)):
+        rid = write_run(tmp_path, "qmix", "3m", "mast", 0.9, seed, 0.8)
+        rids.append(rid)
+        summary = json.loads((tmp_path / rid / "summary.json").read_text())
+        summary.update(flops_train=flops, flops_test=flops)
+        (tmp_path / rid / "summary.json").write_text(json.dumps(summary))
+        (tmp_path / rid / "manifest.json").write_text(json.dumps(
+            {"run_id": rid, "status": "finished", "end_time": ends[seed]}))
+    res = build_table1(load_store(tmp_path))
+    r = row_of(res.numeric, "qmix", "3m", 0.9)
+    assert r["FLOPs (Train)"] == pytest.approx(0.066) and r["FLOPs (Test)"] == pytest.approx(0.066)
+    assert r["Total Size"] == pytest.approx(0.109)
+    note = next(n for n in res.footnotes if n.startswith("Resource ratios that differ"))
+    assert f"flops_train 0.066 from the newest mast run ({rids[0]}), older: 0.100 ({rids[1]})" in note
+    assert "total_size" not in note  # records that agree are not listed
