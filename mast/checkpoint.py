@@ -42,7 +42,7 @@ def save(path: Path, state: dict) -> None:
     """Atomic, keeping the previous checkpoint next to the last: write a temp file, move the last
     one to ``prev.pt``, then rename. A crash at any point leaves at least one complete file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".tmp.{os.getpid()}")  # never a file another process writes
     torch.save(state, tmp)
     if path.exists():
         os.replace(path, path.with_name(PREVIOUS))

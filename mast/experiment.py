@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from mast.replay import collate, make_buffer
 from mast.runner import EpisodeRunner
 from mast.sweep import PROGRESS_FILE
 from mast.tracking.console import Progress
-from mast.tracking.lock import LockLost, RunLock
+from mast.tracking.lock import ATTEMPT_ENV, LockLost, RunLock
 from mast.tracking.store import RunStore
 from mast.tracking.wandb_sink import WandbSink
 
@@ -88,7 +89,10 @@ class Experiment:
         live process trains raises RunLocked before anything is written."""
         if self.store.status == "finished":
             return self._skipped()
-        with RunLock(self.store.dir, self.run_id, self.cfg.lock_stale_s) as self.lock:
+        stale_s = self.cfg.lock_stale_s
+        # a retried job (its worker died) waits out the dead process's heartbeat on another host
+        wait_s = stale_s * 1.1 if int(os.environ.get(ATTEMPT_ENV, "1")) > 1 else 0.0
+        with RunLock(self.store.dir, self.run_id, stale_s, wait_s) as self.lock:
             if self.store.status == "finished":  # finished while we waited for the lock
                 return self._skipped()
             return self._run_locked()
@@ -113,7 +117,8 @@ class Experiment:
             status = None  # another process trains the run now: write nothing more
             raise
         except BaseException:
-            (self.store.dir / "error.txt").write_text(traceback.format_exc())
+            if self.lock.holds():
+                (self.store.dir / "error.txt").write_text(traceback.format_exc())
             raise
         finally:
             summary = self._close(status)
@@ -124,7 +129,7 @@ class Experiment:
     def _close(self, status: str | None) -> dict:
         """Record how the run ended; a process that lost its lock (status None) writes nothing."""
         summary: dict = {}
-        if status is not None:
+        if status is not None and self.lock.holds():
             self.store.finish(status, gru_recurrence=fused_gru.in_use())
             summary = self._write_summary(status)
             self.wandb.summary(summary)
@@ -207,7 +212,6 @@ class Experiment:
             c.t_env += rollout.env_steps
             c.episodes += len(episodes)
             train_stats = self._updates(len(episodes))  # sample → update (+ topology)
-            self.lock.ensure_held()  # taken over while this process was frozen: stop
             if c.episodes - c.last_target_sync_episode >= cfg.train.target_update_interval_episodes:
                 self.learner.sync_target()
                 c.last_target_sync_episode = c.episodes
@@ -219,6 +223,7 @@ class Experiment:
             self._snapshot_masks()
             if c.t_env - c.last_ckpt_t_env >= cfg.checkpoint_interval or c.t_env >= cfg.t_max:
                 self._save_checkpoint()  # checkpoint
+            self.lock.ensure_held()
             self.progress.update(c.t_env, self._last_score)
 
     def _updates(self, n_episodes: int) -> dict:
@@ -264,6 +269,7 @@ class Experiment:
                "sparse/flops_spent": c.flops_spent, "timing/wall_s": c.wall_s,
                "timing/env_steps_per_s": self.progress.steps_per_s(c.t_env)}
         row.update(self._sparsity_stats())
+        self.lock.ensure_held()  # before every write: a process frozen past lock_stale_s stops
         self.store.append_metrics(row)
         self.wandb.log(row, step=c.t_env)
         c.last_test_t_env = c.t_env
@@ -289,6 +295,7 @@ class Experiment:
                 pct = round(100 * SNAPSHOT_FRACTIONS[c.snapshots_done])
                 path = self.store.dir / "masks" / f"mask_t{pct:03d}.npz"
                 path.parent.mkdir(parents=True, exist_ok=True)
+                self.lock.ensure_held()
                 np.savez_compressed(path, **sp.masks.to_numpy())
             c.snapshots_done += 1
 
@@ -321,6 +328,7 @@ class Experiment:
                          "test_env": torch.from_numpy(np.array(self.test_env.get_rng_state()))}}
         if self.cfg.save_buffer:
             state["buffer"] = self.buffer.state_dict()
+        self.lock.ensure_held()
         checkpoint.save(self._ckpt_path(), state)
         self.c.last_ckpt_t_env = self.c.t_env
 

@@ -107,6 +107,8 @@ def test_a_dead_worker_is_retried_an_exception_never(tmp_path: Path, home: Path)
     jobs = tmp_path / "sweep"
     attempts = {j: len((jobs / str(j) / "attempts.txt").read_text().splitlines()) for j in range(4)}
     assert attempts == {0: 1, 1: 2, 2: 2, 3: 1}
+    lines = (jobs / "1" / "attempts.txt").read_text().split()
+    assert lines[1::2] == ["attempt=1", "attempt=2"]  # the worker is told which attempt it is
     assert done.returncode != 0 and "2 of 4 jobs failed" in done.stderr
     assert "] done x=crash_once " in done.stdout and "] FAILED x=crash " in done.stdout
     out = done.stdout + done.stderr

@@ -16,7 +16,7 @@ import pytest
 
 from mast.checkpoint import CheckpointError
 from mast.experiment import Experiment
-from mast.tracking.lock import LOCK_FILE, LockLost, RunLock, RunLocked
+from mast.tracking.lock import LOCK_FILE, Holder, LockLost, RunLock, RunLocked
 
 from .conftest import ROOT, TINY
 
@@ -100,6 +100,43 @@ def test_a_lock_taken_over_is_lost_and_left_to_its_new_holder(tmp_path):
         lock.ensure_held()
     lock.release()
     assert json.loads((tmp_path / "run" / LOCK_FILE).read_text())["host"] == "node-17"
+
+
+def test_a_retry_waits_out_a_fresh_heartbeat_from_another_host(tmp_path):
+    """The lock of a job whose node just died is fresh for up to lock_stale_s: the retried job
+    (wait_s > 0) waits for it to go stale and takes it over; a first attempt refuses at once."""
+    _write_lock(tmp_path / "run", "node-17", 4242)
+    path = tmp_path / "run" / LOCK_FILE
+    beat = time.time() - 0.7  # the dead holder's last heartbeat, 0.7 s ago
+    os.utime(path, (beat, beat))
+    with pytest.raises(RunLocked, match="another host and its heartbeat is fresh"):
+        RunLock(tmp_path / "run", "r1", stale_after_s=1.0).acquire()
+    start = time.monotonic()
+    with RunLock(tmp_path / "run", "r1", stale_after_s=1.0, wait_s=2.0) as lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+    assert 0.2 < time.monotonic() - start < 2.0
+
+
+def test_a_racing_takeover_never_costs_a_healthy_holder_its_lock(tmp_path):
+    """C read a stale holder and moves the lock aside just after B took it over: C puts B's lock
+    back and B keeps it; a lock created in that gap by D is never overwritten by the put-back."""
+    b = RunLock(tmp_path / "run", "r1", stale_after_s=0.4)
+    b.acquire()
+    c = RunLock(tmp_path / "run", "r1")
+    c._remove_stale(Holder("node-17", 4242, "2026-01-01T00:00:00+00:00"))
+    assert json.loads(b.path.read_text())["pid"] == os.getpid()
+    time.sleep(0.1)
+    b.ensure_held()
+    aside = tmp_path / "run" / ".lock.moved"
+    os.replace(b.path, aside)
+    _write_lock(tmp_path / "run", "node-18", 99)  # D's lock, taken in the gap
+    c._put_back(aside)
+    assert json.loads(b.path.read_text())["host"] == "node-18" and not aside.exists()
+    time.sleep(0.1)
+    with pytest.raises(LockLost, match="node-18 pid 99"):
+        b.ensure_held()
+    b.release()
+    assert json.loads(b.path.read_text())["host"] == "node-18"  # release leaves D's lock
 
 
 def test_second_process_exits_at_once_and_writes_nothing(tmp_path):

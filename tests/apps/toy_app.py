@@ -28,7 +28,7 @@ def explode(x: object) -> None:
 def main(cfg: DictConfig) -> dict:
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     with open(output_dir / "attempts.txt", "a") as attempts:  # a retried job has two lines
-        attempts.write(f"{os.getpid()}\n")
+        attempts.write(f"{os.getpid()} attempt={os.environ.get('MAST_RAY_ATTEMPT')}\n")
     first = len((output_dir / "attempts.txt").read_text().splitlines()) == 1
     if cfg.x == "boom":
         explode(cfg.x)

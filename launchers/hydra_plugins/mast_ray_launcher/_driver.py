@@ -316,7 +316,8 @@ def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: in
             while pending and len(in_flight) < at_once:
                 job = pending.popleft()
                 blob = cloudpickle.dumps((job.config, str(job.job_dir)))
-                ref = remote.remote(blob, shared_ref, conf.num_cpus, conf.num_gpus)
+                attempt = retries[job.idx] + 1
+                ref = remote.remote(blob, shared_ref, conf.num_cpus, conf.num_gpus, attempt)
                 in_flight[ref] = (job, time.perf_counter())
                 progress.started(job.idx)
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=conf.poll_s)
@@ -386,6 +387,7 @@ def _last_line(text: str) -> str:
 
 def retry(result: Result, k: int, n: int) -> None:
     """Keep the dead attempt's error beside the job and say that the job runs again."""
+    assert result.error_file is not None  # collect() writes one for every dead worker
     kept = result.error_file.rename(result.error_file.with_name(f"error.attempt{k}.txt"))
     log.warning(
         f"[retry {k}/{n}] {result.job.label}: {result.reason} after "

@@ -57,12 +57,17 @@ def place_job(num_cpus: float, num_gpus: float) -> None:
         torch.set_num_threads(threads)
 
 
+ATTEMPT_ENV = "MAST_RAY_ATTEMPT"  # 1, then 2, 3, … when the driver resubmits a dead worker's job
+
+
 def execute_job(
-    job_blob: bytes, shared_blob: bytes, num_cpus: float, num_gpus: float
+    job_blob: bytes, shared_blob: bytes, num_cpus: float, num_gpus: float, attempt: int = 1
 ) -> JobOutcome:
     """Run one Hydra job: ``job_blob`` pickles (sweep_config, job_dir), ``shared_blob``
-    (hydra_context, singleton_state, task_function)."""
+    (hydra_context, singleton_state, task_function). ``attempt`` is exported as
+    ``MAST_RAY_ATTEMPT``: a task can tell a retry (e.g. wait for the dead attempt's lock)."""
     start = time.perf_counter()
+    os.environ[ATTEMPT_ENV] = str(attempt)
     place_job(num_cpus, num_gpus)
     sweep_config, job_dir = pickle.loads(job_blob)
     hydra_context, singleton_state, task_function = pickle.loads(shared_blob)

@@ -37,7 +37,7 @@ def validate(conf: MastRayLauncherConf) -> None:
             f"hydra.launcher.num_gpus={conf.num_gpus}: Ray allows fractions only below 1 "
             "(e.g. 0.25 or 0.5); above 1 it must be a whole number"
         )
-    if conf.max_retries < 0:
+    if not isinstance(conf.max_retries, int) or conf.max_retries < 0:
         raise LauncherConfigError(
             f"hydra.launcher.max_retries={conf.max_retries}: must be >= 0 (0: never retry)"
         )
