@@ -8,6 +8,7 @@ stopped by process id, never with ``ray stop`` (which kills every Ray process on
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -111,6 +112,10 @@ def test_a_dead_worker_is_retried_an_exception_never(tmp_path: Path, home: Path)
     assert lines[1::2] == ["attempt=1", "attempt=2"]  # the worker is told which attempt it is
     assert done.returncode != 0 and "2 of 4 jobs failed" in done.stderr
     assert "] done x=crash_once " in done.stdout and "] FAILED x=crash " in done.stdout
+    # the report and the final table count every attempt's wall time and say how many there were
+    assert re.search(r"\] done x=crash_once [0-9.]+s \(2 attempts\)", done.stdout)
+    assert re.search(r"FAILED .*\(2 attempts\)\s+x=crash$", done.stdout, re.M)
+    assert "attempts)  x=boom" not in done.stdout
     out = done.stdout + done.stderr
     assert "[retry 1/1] x=crash_once: worker died: WorkerCrashedError" in out
     assert "[retry 1/1] x=crash: worker died" in out and "[retry 1/1] x=boom" not in out

@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ class Result:
     error_file: Path | None = None
     reason: str = ""
     worker_died: bool = False  # the process running it died: the job may be retried
+    attempts: int = 1  # elapsed_s sums them: a retried job's wall time is all it cost
 
 
 def launch(
@@ -311,6 +312,7 @@ def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: in
     )
     pending, in_flight, results = deque(jobs), {}, []
     retries = dict.fromkeys((j.idx for j in jobs), 0)
+    dead_s = dict.fromkeys((j.idx for j in jobs), 0.0)  # wall time of each job's dead attempts
     try:
         while pending or in_flight:
             while pending and len(in_flight) < at_once:
@@ -326,10 +328,12 @@ def run_jobs(conf: MastRayLauncherConf, plan: Plan, shared_ref: Any, at_once: in
                 result = collect(ref, job, submitted, retries[job.idx] + 1)
                 if result.worker_died and retries[job.idx] < conf.max_retries:
                     retries[job.idx] += 1
+                    dead_s[job.idx] += result.elapsed_s
                     retry(result, retries[job.idx], conf.max_retries)
                     pending.appendleft(job)
                     continue
-                results.append(result)
+                results.append(replace(result, elapsed_s=result.elapsed_s + dead_s[job.idx],
+                                       attempts=retries[job.idx] + 1))
                 progress.finished(job.idx, failed=results[-1].status == FAILED)
                 progress.clear()
                 report(results[-1], len(results), len(jobs))
@@ -397,6 +401,8 @@ def retry(result: Result, k: int, n: int) -> None:
 
 def report(result: Result, k: int, n: int) -> None:
     line = f"[{k}/{n}] {result.status} {result.job.label} {result.elapsed_s:.1f}s"
+    if result.attempts > 1:
+        line += f" ({result.attempts} attempts)"
     if result.status == FAILED:
         log.error(f"{line}: {result.reason} (traceback: {result.error_file})")
     else:
