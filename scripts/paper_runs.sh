@@ -163,6 +163,12 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   # (MAST ERK's critics underestimate: Q at t = 0 −0.4 / −1.3 vs discounted returns +14 / +15)
   $PY run.py -m $v2 seed=0,1 method=mast ablation=no_soft_mellowmax algo.twin_critics=true \
     method.distribution=erk $ck || echo "=== status $?"
+  # three seeds leave MAST and static unordered (seed std 37 and 60 against dense's 10): seed 3
+  # of the three sparse methods, then of dense + TD(λ) (README "Where the comparison stands")
+  $PY run.py -m $v2 seed=3 method=mast,rigl,static algo.twin_critics=true method.distribution=erk \
+    $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=3 method=dense algo.twin_critics=true method.multistep=td_lambda $ck \
+    || echo "=== status $?"
 }
 
 ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order
