@@ -284,6 +284,11 @@ def test_diagnosis_script_measures_the_operator_gap(tiny_cfg):
     gap = re.search(r"target operator soft_mellowmax: .* gap (\S+) per step", out.stdout)
     assert gap is not None, out.stdout
     assert float(gap.group(1)) > 0
+    calib = re.search(r"all steps: Q_tot\(taken\) (\S+)   Monte Carlo return (\S+)   error (\S+)",
+                      out.stdout)
+    assert calib is not None, out.stdout
+    q, mc, err = map(float, calib.groups())
+    assert abs(q - mc - err) < 0.011 and mc != 0.0  # the tiny run's returns are not zero
 
 
 def test_actions_respect_bounds_and_padding(tiny_cfg):
