@@ -358,8 +358,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"train.lr={cfg.train.lr} must be > 0")
     if cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed} must be >= 0")
-    if cfg.get("lock_stale_s", 1.0) <= 0:  # non-semantic: absent from configs stored before it
-        raise ConfigError(f"lock_stale_s={cfg.lock_stale_s} must be > 0 (seconds)")
+    stale_s = cfg.get("lock_stale_s", Config.lock_stale_s)  # absent from configs stored before it
+    if stale_s <= 0:
+        raise ConfigError(f"lock_stale_s={stale_s} must be > 0 (seconds)")
     m = cfg.method
     if m.buffer == "dual" and (m.batch_offline < 0 or m.batch_online < 0
                                or m.batch_offline + m.batch_online <= 0):

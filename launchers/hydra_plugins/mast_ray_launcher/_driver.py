@@ -26,7 +26,7 @@ from hydra_plugins.mast_ray_launcher._plan import (
     print_dry_run,
     report_duplicates,
 )
-from hydra_plugins.mast_ray_launcher._progress import SweepProgress, log_table
+from hydra_plugins.mast_ray_launcher._progress import SweepProgress, log_table, with_attempts
 from hydra_plugins.mast_ray_launcher._worker import (
     ERROR_FILE,
     JobOutcome,
@@ -400,9 +400,8 @@ def retry(result: Result, k: int, n: int) -> None:
 
 
 def report(result: Result, k: int, n: int) -> None:
-    line = f"[{k}/{n}] {result.status} {result.job.label} {result.elapsed_s:.1f}s"
-    if result.attempts > 1:
-        line += f" ({result.attempts} attempts)"
+    wall = with_attempts(f"{result.elapsed_s:.1f}s", result.attempts)
+    line = f"[{k}/{n}] {result.status} {result.job.label} {wall}"
     if result.status == FAILED:
         log.error(f"{line}: {result.reason} (traceback: {result.error_file})")
     else:

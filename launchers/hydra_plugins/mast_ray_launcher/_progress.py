@@ -104,14 +104,14 @@ def log_table(results: list[Any], keys: Sequence[str]) -> None:
     shown = [k for k in keys if any(_value(r, k) != "-" for r in rows)]
     header = ["job", "status", *shown, "wall", "overrides"]
     table = [[str(r.job.idx), r.status, *(_value(r, k) for k in shown),
-              _wall(r), r.job.label] for r in rows]
+              with_attempts(fmt_duration(r.elapsed_s), r.attempts), r.job.label] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header[:-1])]
     for line in [header, *table]:
         cells = [c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)]
         log.info("  ".join([*cells, line[-1]]))
 
 
-def _wall(result: Any) -> str:
-    """Wall time over every attempt, and how many there were when a dead worker was retried."""
-    n = result.attempts
-    return fmt_duration(result.elapsed_s) + (f" ({n} attempts)" if n > 1 else "")
+def with_attempts(wall: str, attempts: int) -> str:
+    """A wall time summed over every attempt, and how many there were when a dead worker was
+    retried (the report line and the final table say it the same way)."""
+    return wall + (f" ({attempts} attempts)" if attempts > 1 else "")
