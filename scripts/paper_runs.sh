@@ -169,6 +169,10 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
     $ck || echo "=== status $?"
   $PY run.py -m $v2 seed=3 method=dense algo.twin_critics=true method.multistep=td_lambda $ck \
     || echo "=== status $?"
+  # RigL beats MAST on all four seeds: which of MAST's additions costs it? One-step targets and
+  # the single buffer on seed 2 (the widest gap: MAST −69.0, RigL +21.8)
+  $PY run.py -m $v2 seed=2 method=mast ablation=no_hybrid_td,offline_only algo.twin_critics=true \
+    method.distribution=erk $ck || echo "=== status $?"
 }
 
 ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order
