@@ -273,6 +273,9 @@ class Config:
     results_dir: str = "results"
     lock_stale_s: float = 600.0  # a run lock whose heartbeat is older is taken over
     device: str = "auto"  # auto | cpu | cuda
+    # replay each learner update from a CUDA graph (mast.learners.graphs): on a GPU only, for
+    # the discrete Q-learners; same maths, so not part of the run id
+    cuda_graphs: bool = False
     fail_at_t_env: int | None = None  # test hook: raise inside training at this step
     progress: str = "auto"  # auto | bar | log | none
 
@@ -361,6 +364,7 @@ def validate(cfg: DictConfig) -> None:
     stale_s = cfg.get("lock_stale_s", Config.lock_stale_s)  # absent from configs stored before it
     if stale_s <= 0:
         raise ConfigError(f"lock_stale_s={stale_s} must be > 0 (seconds)")
+    _validate_cuda_graphs(cfg)
     m = cfg.method
     if m.buffer == "dual" and (m.batch_offline < 0 or m.batch_online < 0
                                or m.batch_offline + m.batch_online <= 0):
@@ -380,6 +384,20 @@ def validate(cfg: DictConfig) -> None:
     _validate_comix(cfg)
     _validate_facmac(cfg)
     _validate_env(cfg)
+
+
+GRAPHED_LEARNERS = ("q", "wqmix", "res")  # learners whose update `mast.learners.graphs` captures
+
+
+def _validate_cuda_graphs(cfg: DictConfig) -> None:
+    if not cfg.get("cuda_graphs", False):  # absent from configs stored before it
+        return
+    if cfg.device == "cpu":
+        raise ConfigError("cuda_graphs=true needs a GPU; allowed with device=cpu: false "
+                          "(device=auto uses graphs only when CUDA is there)")
+    if cfg.algo.learner not in GRAPHED_LEARNERS:
+        raise ConfigError(f"cuda_graphs=true is not implemented for algo={cfg.algo.name}; "
+                          "allowed with it: algo=qmix, vdn, wqmix, res (or cuda_graphs=false)")
 
 
 def _validate_comix(cfg: DictConfig) -> None:
@@ -453,7 +471,7 @@ def _validate_sparse_analyses(cfg: DictConfig) -> None:
 
 # Keys that do not change what is learned: excluded from the run id.
 NON_SEMANTIC = ("results_dir", "wandb", "device", "checkpoint_interval", "save_buffer",
-                "progress", "test_n_envs", "fail_at_t_env", "lock_stale_s")
+                "progress", "test_n_envs", "fail_at_t_env", "lock_stale_s", "cuda_graphs")
 # Keys added after runs were stored, with the value that reproduces the earlier behaviour: left
 # out of the run id at that value, so a new knob does not orphan a store of finished runs.
 LATER_KEYS = {("method", "operator_scale"): "none", ("algo", "start_steps"): 0,

@@ -3,7 +3,9 @@
 
   1. learner update, ms per update, for qmix / wqmix / res × dense / mast on the same sampled
      batches: the fast path, the step-by-step reference (`QLearner.fast_path = False`, the path
-     before issue 12) and, for QMIX, a PyMARL-style update (`scripts/pymarl_reference.py`), in
+     before issue 12), on CUDA the fast path replayed from CUDA graphs (`cuda_graphs=true`,
+     one capture per padded length in the warm-up) and, for QMIX, a PyMARL-style update
+     (`scripts/pymarl_reference.py`), in
      alternating blocks (each MAST block holds one topology update); ATen ops per update (torch
      profiler), matmul GFLOP per update (torch's FlopCounterMode) and achieved GFLOP/s against a
      1024² sgemm in the same process;
@@ -114,10 +116,13 @@ def time_blocks(updates: dict, batches: list, rounds: int, block: int,
             for k in updates}
 
 
-def build(cfg, spec, dev: torch.device, sparsity: float, fast: bool) -> QLearner:
+def build(cfg, spec, dev: torch.device, sparsity: float, fast: bool,
+          graphs: bool = False) -> QLearner:
     torch.manual_seed(0)
     learner = build_learner(cfg, spec, dev, Widths.from_config(cfg), sparsity)
     learner.fast_path = fast
+    if graphs:  # CUDA-graph replay per padded length (what `cuda_graphs=true` trains with)
+        learner.enable_graphs()
     return learner
 
 
@@ -138,15 +143,20 @@ def bench_algo(algo: str, args, batches, spec, dev: torch.device) -> dict:
         s = args.sparsity if method == "mast" else 0.0
         for fast in (True, False):
             updates[f"{method}/{'fast' if fast else 'reference'}"] = build(cfg, spec, dev, s, fast).update
+        if dev.type == "cuda":
+            updates[f"{method}/graphs"] = build(cfg, spec, dev, s, True, graphs=True).update
         if method == "dense":
             updates["dense/python-gru"] = python_recurrence(build(cfg, spec, dev, 0.0, True).update)
         if algo == "qmix" and method == "dense":
             updates["dense/pymarl"] = PyMARLQMIX(build(cfg, spec, dev, 0.0, True)).update
-    for update in updates.values():  # warm-up
-        update(batches[0], 0)
+    for update in updates.values():  # warm-up (graphs: one capture per padded length)
+        for batch in batches:
+            update(batch, 0)
     out = time_blocks(updates, batches, args.rounds, args.block, dev)
     for name, update in updates.items():
         out[name]["aten_ops"], out[name]["gflop"] = count_ops_and_flops(update, batches[1])
+        if name.endswith("/graphs"):  # a replay is one launch: count the recorded matmuls
+            out[name]["gflop"] = out[name.replace("graphs", "fast")]["gflop"]
         out[name]["gflop_per_s"] = out[name]["gflop"] / (out[name]["cpu_ms"
                                                          if dev.type == "cpu" else "wall_ms"] / 1e3)
     return out
@@ -167,9 +177,10 @@ def bench_runner(cfg, n_envs_list: list[int], calls: int, dev: torch.device) -> 
     return out
 
 
-def bench_training(algo: str, t_max: int, dev: torch.device, fast: bool) -> dict:
+def bench_training(algo: str, t_max: int, dev: torch.device, fast: bool,
+                   graphs: bool = False) -> dict:
     """One dense training run (paper semantics: one update per episode, batch 32), incl. JAX
-    compile; `fast` False trains on the reference path."""
+    compile; `fast` False trains on the reference path, `graphs` with `cuda_graphs=true`."""
     from mast.experiment import Experiment
 
     QLearner.fast_path = fast
@@ -177,7 +188,7 @@ def bench_training(algo: str, t_max: int, dev: torch.device, fast: bool) -> dict
         with tempfile.TemporaryDirectory() as tmp:
             cfg = config(f"algo={algo}", "method=dense", f"device={dev.type}", f"t_max={t_max}",
                          f"test_interval={t_max // 4}", f"results_dir={tmp}",
-                         f"checkpoint_interval={t_max}")
+                         f"checkpoint_interval={t_max}", f"cuda_graphs={str(graphs).lower()}")
             start = time.perf_counter()
             result = Experiment(cfg).run()
             wall = time.perf_counter() - start
@@ -204,6 +215,12 @@ def print_report(r: dict, args) -> None:
             print(f"| {algo} {method} | {f[key]:.1f} | {ref[key]:.1f} | {ref[key] / f[key]:.2f}x | "
                   f"{f['aten_ops']:,} / {ref['aten_ops']:,} | {f['gflop']:.2f} "
                   f"| {f['gflop_per_s']:.0f} |")
+        for method in ("dense", "mast"):
+            if f"{method}/graphs" in res:
+                g, f = res[f"{method}/graphs"], res[f"{method}/fast"]
+                print(f"| {algo} {method}, fast path replayed from CUDA graphs | {g[key]:.1f} | | "
+                      f"**fast / graphs {f[key] / g[key]:.2f}x** | {g['aten_ops']:,} | "
+                      f"{g['gflop']:.2f} | {g['gflop'] / (g[key] / 1e3):.0f} |")
         if "dense/python-gru" in res:
             p, f = res["dense/python-gru"], res["dense/fast"]
             print(f"| {algo} dense, fast path with the Python GRU loop (GPU's) | {p[key]:.1f} | | "
@@ -249,6 +266,10 @@ def main() -> None:
         report["training"] = {f"{a} dense {'fast' if fast else 'reference'}":
                               bench_training(a, args.train_t_max, dev, fast)
                               for a in args.train_algos.split(",") if a for fast in (True, False)}
+        if dev.type == "cuda":
+            report["training"] |= {f"{a} dense fast + CUDA graphs":
+                                   bench_training(a, args.train_t_max, dev, True, graphs=True)
+                                   for a in args.train_algos.split(",") if a}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print_report(report, args)

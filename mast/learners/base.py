@@ -43,13 +43,15 @@ class Widths:
                                                         self.central)))
 
 
-def make_optimizer(train, params) -> torch.optim.Optimizer:
+def make_optimizer(train, params, capturable: bool = False) -> torch.optim.Optimizer:
     """foreach=True on every device (torch turns it on only for CUDA): one op per optimiser
-    formula for all parameters instead of one per parameter, same arithmetic."""
+    formula for all parameters instead of one per parameter, same arithmetic. `capturable`
+    keeps the step counters on the GPU, so a CUDA graph can replay the step."""
     if train.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=train.lr, alpha=train.rms_alpha, eps=train.optim_eps,
-                                   foreach=True)
-    return torch.optim.Adam(params, lr=train.lr, eps=train.optim_eps, foreach=True)
+                                   foreach=True, capturable=capturable)
+    return torch.optim.Adam(params, lr=train.lr, eps=train.optim_eps, foreach=True,
+                            capturable=capturable)
 
 
 @LEARNERS.register("q")
@@ -67,9 +69,23 @@ class QLearner:
             self.sparse = SparsityController(self.nets, cfg.method, sparsity, cfg.t_max, cfg.seed)
         self.target = copy.deepcopy(self.nets)
         self.optimizer = make_optimizer(cfg.train, self.nets.parameters())
+        self.graphs, self.static_shapes = None, False
+        if cfg.get("cuda_graphs", False) and device.type == "cuda":
+            self.enable_graphs()
         self.n_updates = 0
         self.t0 = t0_env_steps(cfg)
         self.multistep = cfg.method.multistep
+
+    def enable_graphs(self, capture: bool = True, bucket_steps: int = 8) -> None:
+        """Replay each update from a CUDA graph per padded episode length (`cuda_graphs=true`,
+        mast.learners.graphs). The update then has static shapes — no packing, mixers on every
+        step, no host round trip — with the same maths as the packed fast path; `capture=False`
+        runs that static update eagerly (the CPU tests). Call before the first update."""
+        from mast.learners.graphs import UpdateGraphs
+
+        self.static_shapes = True
+        self.optimizer = make_optimizer(self.cfg.train, self.nets.parameters(), capturable=capture)
+        self.graphs = UpdateGraphs(self, bucket_steps, capture)
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
@@ -144,6 +160,8 @@ class QLearner:
     def episode_inputs(self, batch: EpisodeBatch) -> EpisodeInputs:
         """Agent inputs [B, T+1, n, in] and the packing of the L+1 steps each episode has."""
         x = batch_agent_inputs(batch.obs, batch.actions, self.spec.n_actions)
+        if self.static_shapes:  # every step unrolled: no data-dependent shapes
+            return EpisodeInputs(x)
         lengths = batch.mask.sum(1).long() + 1
         return EpisodeInputs(x, Packing.from_lengths(lengths, self.spec.n_agents, x.shape[1]))
 
@@ -157,8 +175,8 @@ class QLearner:
     def mix(self, mixer: nn.Module, qs: torch.Tensor, states: torch.Tensor,
             batch: EpisodeBatch) -> torch.Tensor:
         """mixer(qs [B, T, ..., n], states [B, T, ..., S]) → [B, T, ...], on the fast path only
-        at real steps (0 at padded ones)."""
-        if self.fast_path:
+        at real steps (0 at padded ones); with static shapes at every step (padding masked later)."""
+        if self.fast_path and not self.static_shapes:
             return mix_where(mixer, qs, states, batch.mask.bool())
         return mixer(qs, states)
 
@@ -175,27 +193,41 @@ class QLearner:
 
     @staticmethod
     @torch.no_grad()
-    def _stats(td, q_tot, y, mask) -> dict:
+    def _stats(td, q_tot, y, mask) -> dict[str, torch.Tensor]:
+        """0-dim tensors (read once per update by `update`, after any graph replay)."""
         n = mask.sum().clamp(min=1)
-        return {"train/td_error_abs": float(td.abs().sum() / n),
-                "train/q_taken_mean": float((q_tot * mask).sum() / n),
-                "train/target_mean": float((y * mask).sum() / n)}
+        return {"train/td_error_abs": td.abs().sum() / n,
+                "train/q_taken_mean": (q_tot * mask).sum() / n,
+                "train/target_mean": (y * mask).sum() / n}
 
     # --- update -------------------------------------------------------------------------------
     def update(self, batch: EpisodeBatch, t_env: int) -> dict:
+        """One gradient step; the statistics as floats (one device-to-host copy)."""
+        evolve = self.sparse is not None and self.sparse.topology_due(self.n_updates, t_env)
+        if self.graphs is not None and not evolve:
+            stats = self.graphs.update(batch, t_env)
+        else:
+            stats = self.step(batch, t_env, evolve=evolve)
+        self.n_updates += 1
+        values = torch.stack([v.detach().float().reshape(()) for v in stats.values()]).tolist()
+        return dict(zip(stats, values, strict=True))
+
+    def step(self, batch: EpisodeBatch, t_env: int, evolve: bool = False) -> dict[str, torch.Tensor]:
+        """Loss, backward, clipping, optimiser step and masks, with no host round trip unless
+        `evolve` (a topology update with the dense gradient), so a CUDA graph can capture it."""
         loss, stats = self.loss(batch, t_env)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.sparse is not None:
+        if evolve:
             self.sparse.before_step(self.nets, self.optimizer, self.n_updates, t_env)
+        elif self.sparse is not None:
+            self.sparse.masks.mask_grads_(self.nets)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.nets.parameters(),
                                                    self.cfg.train.grad_norm_clip, foreach=True)
         self.optimizer.step()
         if self.sparse is not None:
             self.sparse.after_step(self.nets)
-        self.n_updates += 1
-        stats.update({"train/loss": loss.item(), "train/grad_norm": grad_norm.item()})
-        return stats
+        return stats | {"train/loss": loss.detach(), "train/grad_norm": grad_norm}
 
     def sync_target(self) -> None:
         self.target.load_state_dict(self.nets.state_dict())

@@ -156,8 +156,8 @@ class FACMACLearner(QLearner):
         self.n_updates += 1
         if self.cfg.algo.target_update == "soft":
             self._soft_update()
-        return stats | {"train/grad_norm": critic_norm.item(),
-                        "train/actor_grad_norm": actor_norm.item()}
+        stats |= {"train/grad_norm": critic_norm, "train/actor_grad_norm": actor_norm}
+        return {k: float(v) for k, v in stats.items()}
 
     @torch.no_grad()
     def _soft_update(self) -> None:

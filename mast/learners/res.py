@@ -47,5 +47,5 @@ class RESLearner(QLearner):
         td = (q_tot - y) * mask
         g = T.discounted_returns(batch.reward, mask, self.gamma)
         reg = (((q_tot - g) * mask) ** 2).sum() / n
-        stats = self._stats(td, q_tot, y, mask) | {"train/res_reg": reg.item()}
+        stats = self._stats(td, q_tot, y, mask) | {"train/res_reg": reg.detach()}
         return (td ** 2).sum() / n + self.cfg.algo.res_lambda * reg, stats

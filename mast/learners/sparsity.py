@@ -60,11 +60,16 @@ class SparsityController:
                                          end_t_env=int(method.end_fraction * t_max))
         self.last_update_stats: dict = {}
 
+    def topology_due(self, n_updates: int, t_env: int) -> bool:
+        """Whether the update numbered `n_updates` (0-based) evolves the topology."""
+        return (self.updater is not None and n_updates > 0
+                and self.schedule.should_update(n_updates, t_env))
+
     def before_step(self, nets: nn.Module, optimizer: torch.optim.Optimizer, n_updates: int,
                     t_env: int) -> None:
         """Called after backward: evolve the topology with the dense gradient when due, then mask
         the gradients so the optimiser never moves a pruned weight."""
-        if self.updater is not None and n_updates > 0 and self.schedule.should_update(n_updates, t_env):
+        if self.topology_due(n_updates, t_env):
             grads = {name: p.grad for name, p in nets.named_parameters()
                      if name in self.masks.masks and p.grad is not None}
             self.last_update_stats = self.updater.update(

@@ -49,7 +49,7 @@ class WQMIXLearner(QLearner):
         td = (q_tot - y) * mask
         qmix_loss = (w * td ** 2).sum() / mask.sum()
         central_loss = (((q_star - y) * mask) ** 2).sum() / mask.sum()
-        stats = self._stats(td, q_tot, y, mask) | {"train/central_loss": central_loss.item()}
+        stats = self._stats(td, q_tot, y, mask) | {"train/central_loss": central_loss.detach()}
         return qmix_loss + self.cfg.algo.central_loss_weight * central_loss, stats
 
     @torch.no_grad()

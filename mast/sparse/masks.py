@@ -113,7 +113,7 @@ class MaskSet:
             if tuple(state[n].shape) != tuple(m.shape):
                 raise ValueError(f"mask {n!r}: saved shape {tuple(state[n].shape)}, "
                                  f"expected {tuple(m.shape)}")
-            self.masks[n] = state[n].to(device=m.device, dtype=torch.bool).clone()
+            m.copy_(state[n].to(device=m.device, dtype=torch.bool))  # in place, as the updater
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """Bool arrays keyed by layer name, for `np.savez_compressed` snapshots."""

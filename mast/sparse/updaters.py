@@ -103,7 +103,7 @@ class TopologyUpdater:
             p.masked_fill_(grown, 0.0)
             reset_optimizer_state_(optimizer, p, grown)
             p.masked_fill_(~new_mask, 0.0)
-            masks.masks[name] = new_mask
+            mask.copy_(new_mask)  # in place: captured CUDA graphs read the mask's storage
             swapped[name] = int(grown.sum())
         return {"swapped": swapped, "total": sum(swapped.values()), "skipped": skipped,
                 "drop_fraction": float(drop_fraction)}
