@@ -38,7 +38,8 @@ IGNORED_KEYS = {"seed", "results_dir", "device", "run_id", "checkpoint_interval"
                 "save_model", "verbose",
                 # mast.config.NON_SEMANTIC (analysis imports no training code; a test keeps
                 # the two in step): how a run reports and checkpoints, not what it learns
-                "progress", "save_buffer", "test_n_envs", "fail_at_t_env", "lock_stale_s"}
+                "progress", "save_buffer", "test_n_envs", "fail_at_t_env", "lock_stale_s",
+                "cuda_graphs"}
 IGNORED_PREFIXES = ("wandb.", "hydra.", "launcher.", "ray.", "logging.", "_")
 IGNORED_SUFFIXES = ("_dir", "_path", ".device", "log_interval")
 
