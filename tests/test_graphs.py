@@ -5,8 +5,6 @@ needs CUDA; here the same static update runs eagerly (capture=False)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -14,7 +12,6 @@ from mast.config import ConfigError, validate
 from mast.learners import build_learner
 from mast.learners.base import Widths
 from mast.learners.graphs import pad_steps
-from mast.replay.episodes import EpisodeBatch
 
 from .conftest import compose_cfg
 from .test_fast_path import SPEC, random_batch
@@ -26,11 +23,6 @@ CASES = [
     ("algo=res", "method=mast"),
     ("algo=vdn", "method=set"),
 ]
-
-
-def on(batch: EpisodeBatch, device: str) -> EpisodeBatch:
-    return EpisodeBatch(**{f.name: getattr(batch, f.name).to(device)
-                           for f in dataclasses.fields(EpisodeBatch)})
 
 
 def learner_pair(overrides, device: str = "cpu"):
@@ -57,7 +49,7 @@ def test_static_bucketed_update_equals_packed_fast_path(overrides, device):
     pointers = ({n: m.data_ptr() for n, m in static.sparse.masks.masks.items()}
                 if static.sparse is not None else {})
     for k in range(7):
-        batch, t_env = on(random_batch(seed=k % 3), device), (0 if k < 4 else 10 ** 9)
+        batch, t_env = random_batch(seed=k % 3).map(lambda t: t.to(device)), (0 if k < 4 else 10 ** 9)
         s_fast, s_static = fast.update(batch, t_env), static.update(batch, t_env)
         assert s_static.keys() == s_fast.keys()
         for key, v in s_fast.items():

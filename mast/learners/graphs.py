@@ -54,18 +54,18 @@ class _Recorded:
     run: Callable[[], dict[str, torch.Tensor]]
 
     def load(self, batch: EpisodeBatch) -> None:
-        for f in dataclasses.fields(EpisodeBatch):
-            getattr(self.inputs, f.name).copy_(getattr(batch, f.name), non_blocking=True)
+        for dst, src in zip(self.inputs.tensors(), batch.tensors(), strict=True):
+            dst.copy_(src, non_blocking=True)
 
 
 class UpdateGraphs:
     """`learner.step` per shape bucket, recorded once and replayed (CUDA) or run on static
     buffers (capture=False). Owned by a learner built with `cuda_graphs=true`."""
 
-    def __init__(self, learner, bucket_steps: int = 8, capture: bool | None = None):
+    def __init__(self, learner, bucket_steps: int = 8, capture: bool = True):
         self.learner = learner
         self.bucket_steps = bucket_steps
-        self.capture = learner.device.type == "cuda" if capture is None else capture
+        self.capture = capture
         self.recorded: dict[tuple, _Recorded] = {}
 
     def padded_length(self, steps: int) -> int:
@@ -89,8 +89,7 @@ class UpdateGraphs:
         return rec.run()
 
     def _record(self, batch: EpisodeBatch, t_env: int) -> _Recorded:
-        static = EpisodeBatch(**{f.name: getattr(batch, f.name).clone()
-                                 for f in dataclasses.fields(EpisodeBatch)})
+        static = batch.map(torch.Tensor.clone)
         if not self.capture:
             return _Recorded(static, lambda: self.learner.step(static, t_env))
         graph = torch.cuda.CUDAGraph()
@@ -123,8 +122,6 @@ class UpdateGraphs:
                 t.copy_(s)
 
     def _state_tensors(self) -> list[torch.Tensor]:
-        opt = self.learner.optimizer
-        tensors = list(self.learner.nets.parameters())
-        for p in tensors[:]:
-            tensors += [v for v in opt.state.get(p, {}).values() if torch.is_tensor(v)]
-        return tensors
+        params = list(self.learner.nets.parameters())
+        state = self.learner.optimizer.state
+        return params + [v for p in params for v in state.get(p, {}).values() if torch.is_tensor(v)]

@@ -3,6 +3,7 @@ front) and collated into padded batch-first tensors for the learner."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -57,6 +58,14 @@ class EpisodeBatch:
     @property
     def max_t(self) -> int:
         return self.reward.shape[1]
+
+    def tensors(self) -> list[torch.Tensor]:
+        """The fields in declaration order."""
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> EpisodeBatch:
+        """The batch with `fn` applied to every tensor (a device move, a clone)."""
+        return EpisodeBatch(*map(fn, self.tensors()))
 
 
 def collate(episodes: list[Episode], device: torch.device | str = "cpu") -> EpisodeBatch:
