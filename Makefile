@@ -16,8 +16,10 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
+# ARGS adds overrides to the demo (e.g. ARGS="results_dir=/tmp/demo seed=1"): make's own
+# command-line variables (make demo seed=1) never reach run.py.
 demo: install
-	$(BIN)/python run.py preset=demo
+	$(BIN)/python run.py preset=demo $(ARGS)
 
 run: install
 	$(BIN)/python run.py $(ARGS)
