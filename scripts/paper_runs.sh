@@ -173,9 +173,22 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   # the single buffer on seed 2 (the widest gap: MAST −69.0, RigL +21.8)
   $PY run.py -m $v2 seed=2 method=mast ablation=no_hybrid_td,offline_only algo.twin_critics=true \
     method.distribution=erk $ck || echo "=== status $?"
+  # one-step targets recovered 59 of the 91-point gap on seed 2: the same ablation on seeds 0-1
+  $PY run.py -m $v2 seed=0,1 method=mast ablation=no_hybrid_td algo.twin_critics=true \
+    method.distribution=erk $ck || echo "=== status $?"
 }
 
-ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix)  # default order
+comix8() {  # issue 14: the paper's eight seeds (§4: "eight independent runs") for the Swimmer
+  # comparison; four seeds leave a ≈20-point standard error on a mean difference (seed std 13-52)
+  local v2="+experiment=comix_swimmer_2h_v2 sparsity=0.9 algo.twin_critics=true"
+  local ck=${COMMON/checkpoint_interval=50000/checkpoint_interval=16000 save_buffer=true}
+  echo "=== $(date -u +%FT%TZ) comix8: seeds 4-7"
+  $PY run.py -m $v2 seed=4,5,6,7 method=dense method.multistep=td_lambda $ck || echo "=== status $?"
+  $PY run.py -m $v2 seed=4,5,6,7 method=mast,rigl,static method.distribution=erk $ck \
+    || echo "=== status $?"
+}
+
+ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix comix8)  # default order
 stages=("$@")
 [[ ${#stages[@]} -eq 0 ]] && stages=("${ALL_STAGES[@]}")
 for s in "${stages[@]}"; do
