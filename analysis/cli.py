@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {table1,table5,tables,figures,sparse,ledger,all} [options]``."""
+"""Command line: ``python -m analysis {table1,table5,tables,figures,sparse,ledger,compare,all} [options]``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ COMMANDS = {
               "per-agent masks, FLOPs frontier, critical searches) in <out>/sparse.md",
     "ledger": "one line per finished run (score, share of dense, final policy, best eval, wall "
               "time, commit) for closing notes; --runs GLOB picks run ids",
+    "compare": "paired per-seed comparison of two methods per Table 1 cell (--pair A:B; "
+               "default MAST against every other method and dense)",
     "all": "table1, table5, tables and figures",
 }
 
@@ -51,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--dense-where", action="append", default=[], metavar="KEY=VALUE",
                         help="keep dense runs with KEY=VALUE (repeatable): the dense reference, "
                              "e.g. --dense-where method.multistep=td_lambda")
+    common.add_argument("--pair", action="append", default=[], metavar="A:B",
+                        help="compare: methods to difference per seed (repeatable), e.g. "
+                             "--pair mast:rigl --pair mast:dense")
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in COMMANDS.items():
@@ -110,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             written += _emit(built[-1], out, tex=True, note=slice_note)
     except NoData as e:
         return _err(str(e))
+    if cmd == "compare":
+        from .compare import CompareError, build_compare, parse_pairs
+        try:
+            built.append(build_compare(store, parse_pairs(args.pair), args.n_boot))
+        except CompareError as e:
+            return _err(str(e))
+        written += _emit(built[-1], out, tex=False, note=slice_note)
     if cmd == "ledger":
         from .ledger import build_ledger
         built.append(build_ledger(store, args.runs))

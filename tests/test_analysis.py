@@ -843,3 +843,37 @@ def test_resource_ratios_come_from_the_newest_record_and_a_disagreement_is_noted
     note = next(n for n in res.footnotes if n.startswith("Resource ratios that differ"))
     assert f"flops_train 0.066 from the newest mast run ({rids[0]}), older: 0.100 ({rids[1]})" in note
     assert "total_size" not in note  # records that agree are not listed
+
+
+def test_compare_differences_seed_by_seed_with_a_paired_ci_and_a_sign_test(store, store_dir,
+                                                                           tmp_path, capsys):
+    """MAST − RigL on QMIX 3m 95%: seeds 0-2 both (MAST 0.9, 0.8, 1.0; RigL 0.8, 0.8, 0.9), MAST's
+    seed 3 alone is left out and said so; MAST − Dense (0.8, 0.9, 1.0) on the same seeds."""
+    from analysis.compare import build_compare, sign_test_p
+
+    res = build_compare(store, [("mast", "rigl"), ("mast", "dense")], n_boot=500)
+    num = res.numeric
+    line = num[(num["Alg."] == "QMIX") & (num["Env."] == "3m") & np.isclose(num["Sp."], 0.95)]
+    rigl = line[line["A − B"] == "MAST − RigL"].iloc[0]
+    assert rigl["Seeds"] == 3 and rigl["Per seed"] == "0:+10.0 1:+0.0 2:+10.0"
+    assert rigl["Mean"] == pytest.approx(20 / 3)
+    assert (rigl["A above"], rigl["A below"]) == (2, 0)
+    assert rigl["Sign test p"] == pytest.approx(0.5)  # 2 of 2 differing seeds: 2 × 1/4
+    lo, hi = agg.bootstrap([[10.0, 0.0, 10.0]], "mean", n_boot=500)
+    assert (rigl["CI low"], rigl["CI high"]) == pytest.approx((lo, hi))
+    dense = line[line["A − B"] == "MAST − Dense"].iloc[0]
+    assert dense["Per seed"] == "0:+10.0 1:-10.0 2:+0.0" and dense["Sign test p"] == 1.0
+    assert any("seed(s) 3 have one side only" in n for n in res.footnotes)
+    # 3s5z has MAST and dense runs but no RigL: only the dense pair is there
+    assert set(num[num["Env."] == "3s5z"]["A − B"]) == {"MAST − Dense"}
+    # the exact two-sided sign test by hand
+    assert sign_test_p(0, 4) == pytest.approx(0.125) and sign_test_p(5, 0) == pytest.approx(1 / 16)
+    assert sign_test_p(3, 1) == pytest.approx(2 * 5 / 16) and math.isnan(sign_test_p(0, 0))
+    # through the command line, and bad input as one line naming the allowed methods
+    assert main(["compare", "--results", str(store_dir), "--out", str(tmp_path),
+                 "--pair", "mast:rigl"]) == 0
+    assert "| QMIX | 3m | 95% | MAST − RigL | 0,1,2 | +10.0, +0.0, +10.0 |" in capsys.readouterr().out
+    assert main(["compare", "--results", str(store_dir), "--out", str(tmp_path),
+                 "--pair", "mast-rigl"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "dense, tiny, static, set, rigl, rlx2, mast" in err
