@@ -176,6 +176,10 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   # one-step targets recovered 59 of the 91-point gap on seed 2: the same ablation on seeds 0-1
   $PY run.py -m $v2 seed=0,1 method=mast ablation=no_hybrid_td algo.twin_critics=true \
     method.distribution=erk $ck || echo "=== status $?"
+  # it did (+2.6 / +9.3 / −10.0 against MAST's +2.8 / −19.1 / −69.0): the single buffer on seeds
+  # 0-1 completes the component picture
+  $PY run.py -m $v2 seed=0,1 method=mast ablation=offline_only algo.twin_critics=true \
+    method.distribution=erk $ck || echo "=== status $?"
 }
 
 comix8() {  # issue 14: the paper's eight seeds (§4: "eight independent runs") for the Swimmer
