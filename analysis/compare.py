@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import aggregate as agg
 from .render import TableResult, fmt, fmt_ci
@@ -37,7 +38,7 @@ def parse_pairs(specs: list[str]) -> list[tuple[str, str]]:
     dense."""
     allowed = [DENSE, *METHODS]
     if not specs:
-        return [("mast", m) for m in [DENSE, *METHODS] if m != "mast"]
+        return [("mast", m) for m in allowed if m != "mast"]
     pairs = []
     for spec in specs:
         a, sep, b = spec.partition(":")
@@ -51,11 +52,7 @@ def parse_pairs(specs: list[str]) -> list[tuple[str, str]]:
 def sign_test_p(above: int, below: int) -> float:
     """Two-sided exact binomial p of `above` vs `below` under p = 1/2 (ties left out)."""
     n = above + below
-    if n == 0:
-        return math.nan
-    k = min(above, below)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    return stats.binomtest(above, n).pvalue if n else math.nan
 
 
 def _by_seed(store: Store, run_ids: list[str]) -> dict[int, float]:
