@@ -183,13 +183,17 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
 }
 
 comix8() {  # issue 14: the paper's eight seeds (§4: "eight independent runs") for the Swimmer
-  # comparison; four seeds leave a ≈20-point standard error on a mean difference (seed std 13-52)
+  # comparison; four seeds leave a ≈20-point standard error on a mean difference (seed std 13-52).
+  # Seed pairs first, so every session's finished runs are paired comparisons (MAST and RigL
+  # before static and dense); dense + TD(λ) needs its own sweep, its overrides differ.
   local v2="+experiment=comix_swimmer_2h_v2 sparsity=0.9 algo.twin_critics=true"
   local ck=${COMMON/checkpoint_interval=50000/checkpoint_interval=16000 save_buffer=true}
-  echo "=== $(date -u +%FT%TZ) comix8: seeds 4-7"
-  $PY run.py -m $v2 seed=4,5,6,7 method=dense method.multistep=td_lambda $ck || echo "=== status $?"
-  $PY run.py -m $v2 seed=4,5,6,7 method=mast,rigl,static method.distribution=erk $ck \
-    || echo "=== status $?"
+  for seeds in 4,5 6,7; do
+    echo "=== $(date -u +%FT%TZ) comix8: seeds $seeds"
+    $PY run.py -m $v2 seed=$seeds method=mast,rigl method.distribution=erk $ck || echo "=== status $?"
+    $PY run.py -m $v2 seed=$seeds method=static method.distribution=erk $ck || echo "=== status $?"
+    $PY run.py -m $v2 seed=$seeds method=dense method.multistep=td_lambda $ck || echo "=== status $?"
+  done
 }
 
 ALL_STAGES=(facmac table1 diag2s3z diagres diagwqmix qmix3m tickets per_agent critical comix diagcomix comix8)  # default order
