@@ -180,6 +180,10 @@ diagcomix() {  # issue 14: why dense COMIX does not hold a policy above random o
   # 0-1 completes the component picture
   $PY run.py -m $v2 seed=0,1 method=mast ablation=offline_only algo.twin_critics=true \
     method.distribution=erk $ck || echo "=== status $?"
+  # MAST and RigL part after T0 on five seeds (README): does TD(λ) cost a sparse critic here on
+  # its own? RigL at the ERK budget with MAST's hybrid TD(λ), nothing else of MAST's
+  $PY run.py -m $v2 seed=0,1 method=rigl method.multistep=td_lambda algo.twin_critics=true \
+    method.distribution=erk $ck || echo "=== status $?"
 }
 
 comix8() {  # issue 14: the paper's eight seeds (§4: "eight independent runs") for the Swimmer
